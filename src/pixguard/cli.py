@@ -1,0 +1,120 @@
+"""The `pixguard` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import yaml
+
+from pixguard.config import Bundle, ConfigError, load_bundle, load_streaming_config
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _bundle(args: argparse.Namespace) -> Bundle:
+    return load_bundle(target=args.target)
+
+
+def cmd_bundle_validate(args: argparse.Namespace) -> int:
+    bundle = _bundle(args)
+    config = load_streaming_config(bundle.project_root)
+    # Secrets are excluded from the dump (they are marked repr=False in the models).
+    resolved = {
+        "bundle": bundle.name,
+        "project_root": str(bundle.project_root),
+        "state_dir": str(bundle.state_dir),
+        "target": bundle.target.model_dump(mode="json", exclude={"kafka": {"sasl_password"}, "airflow": {"admin_password"}}),
+        "jobs": {name: job.model_dump(mode="json") for name, job in bundle.jobs.items()},
+        "streaming_config": config.model_dump(mode="json", exclude={"simulator"}),
+    }
+    print(yaml.safe_dump(resolved, sort_keys=False), end="")
+    print(f"OK: bundle '{bundle.name}', target '{bundle.target.name}' is valid", file=sys.stderr)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from pixguard.stack.local import up
+
+    bundle = _bundle(args)
+    only = args.only.split(",") if args.only else None
+    statuses = up(bundle, load_streaming_config(bundle.project_root), only)
+    _print_status(statuses)
+    if bundle.target.airflow.embedded and (only is None or "airflow" in only):
+        airflow = bundle.target.airflow
+        print(f"Airflow login: {airflow.admin_user} / {airflow.admin_password}")
+    print(f"State and logs: {bundle.state_dir}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from pixguard.stack.local import down
+
+    bundle = _bundle(args)
+    stopped = down(bundle, purge=args.purge)
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    if args.purge:
+        print(f"removed {bundle.state_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pixguard.stack.local import status
+
+    statuses = status(_bundle(args))
+    _print_status(statuses)
+    return 0 if all(s.ready for s in statuses) else 3
+
+
+def _print_status(statuses: list) -> None:
+    for s in statuses:
+        state = "ready" if s.ready else ("starting/unhealthy" if s.running else "stopped")
+        pid = f"pid {s.pid}" if s.pid else ""
+        print(f"{s.name:8} {state:18} {s.url:28} {pid:10} log: {s.log}")
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from pixguard.smoke import run_smoke
+
+    bundle = _bundle(args)
+    result = run_smoke(bundle, load_streaming_config(bundle.project_root), args.count)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixguard", description="Real-time Pix fraud detection")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Command, help_text: str, parent: argparse._SubParsersAction = sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default target)")
+        p.set_defaults(handler=handler)
+        return p
+
+    bundle = sub.add_parser("bundle", help="bundle.yaml tools")
+    bundle_sub = bundle.add_subparsers(dest="bundle_command", required=True)
+    add("validate", cmd_bundle_validate, "validate bundle.yaml and conf/ and print the resolved configuration", bundle_sub)
+
+    p_up = add("up", cmd_up, "start the embedded services of the target (Kafka, MLflow, Airflow); idempotent")
+    p_up.add_argument("--only", default=None, help="comma-separated subset: kafka,mlflow,airflow")
+    p_down = add("down", cmd_down, "stop every process pixguard started")
+    p_down.add_argument("--purge", action="store_true", help="also remove the local state folder")
+    add("status", cmd_status, "which parts of the stack are up")
+    p_smoke = add("smoke", cmd_smoke, "publish sample messages and land them in Delta through Spark")
+    p_smoke.add_argument("--count", type=int, default=1000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Typed configuration: `bundle.yaml` (targets, jobs) and `conf/streaming_config.yaml`.
+
+YAML is read once, at the edge, into frozen pydantic models; everything downstream receives
+these objects. Errors always name the file and the dotted key, and what was expected.
+
+Interpolation, resolved only inside the selected target so that a `cluster` secret that is unset
+on a laptop never breaks the `local` target:
+- `${var.NAME}`: a bundle variable (default in `variables:`, overridable per target),
+- `${env:NAME}` / `${env:NAME:-default}`: an environment variable (unset and no default is an error),
+- `${project_root}`, `${state_dir}`: where the bundle lives and its git-ignored state folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pixguard.simulator.settings import SimulatorSettings
+
+BUNDLE_FILE = "bundle.yaml"
+STREAMING_CONFIG_FILE = "conf/streaming_config.yaml"
+STATE_DIR_ENV = "PIXGUARD_HOME"
+TARGET_ENV = "PIXGUARD_TARGET"
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, located by file and dotted key."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}" if key else self.file
+        super().__init__(f"{where}: {problem}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- bundle.yaml: targets
+
+
+class SparkSettings(_Model):
+    master: str
+    deploy_mode: Literal["client", "cluster"] = "client"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # Spark conf values are strings; YAML gives ints and bools for "4" and "true".
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class KafkaSettings(_Model):
+    bootstrap_servers: str
+    embedded: bool = False
+    broker_port: int = 9092
+    controller_port: int = 9093
+    heap_mb: int = 1024
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_ca_location: str | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) settings."""
+        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            conf |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username or "",
+                "sasl.password": self.sasl_password or "",
+            }
+        if self.ssl_ca_location:
+            conf["ssl.ca.location"] = self.ssl_ca_location
+        return conf
+
+    def spark_options(self) -> dict[str, str]:
+        """Options for Spark's Kafka source and sink (`kafka.`-prefixed Java client settings)."""
+        options = {
+            "kafka.bootstrap.servers": self.bootstrap_servers,
+            "kafka.security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            module = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule"
+                if self.sasl_mechanism == "PLAIN"
+                else "org.apache.kafka.common.security.scram.ScramLoginModule"
+            )
+            options["kafka.sasl.mechanism"] = self.sasl_mechanism
+            options["kafka.sasl.jaas.config"] = (
+                f'{module} required username="{self.sasl_username}" password="{self.sasl_password}";'
+            )
+        if self.ssl_ca_location:
+            options["kafka.ssl.truststore.location"] = self.ssl_ca_location
+        return options
+
+
+class MlflowSettings(_Model):
+    tracking_uri: str
+    embedded: bool = False
+    port: int = 5000
+    registered_model: str = "pix-fraud"
+
+
+class AirflowSettings(_Model):
+    embedded: bool = False
+    port: int = 8080
+    parallelism: int = 4
+    spark_conn_id: str = "spark_pixguard"
+    admin_user: str = "admin"
+    admin_password: str = Field(default="admin", repr=False)
+
+
+class Target(_Model):
+    """One deployment target, all placeholders resolved."""
+
+    name: str
+    storage_root: str
+    checkpoint_root: str
+    spark: SparkSettings
+    kafka: KafkaSettings
+    mlflow: MlflowSettings
+    airflow: AirflowSettings = AirflowSettings()
+
+    def table_path(self, table: str) -> str:
+        return f"{self.storage_root.rstrip('/')}/{table}"
+
+    def checkpoint_path(self, query_name: str) -> str:
+        return f"{self.checkpoint_root.rstrip('/')}/{query_name}"
+
+
+# ---------------------------------------------------------------- bundle.yaml: jobs
+
+
+class Job(_Model):
+    entry_point: str
+    description: str = ""
+    schedule: str | None = None
+    retries: int = Field(default=2, ge=0)
+    retry_delay_s: int = Field(default=60, ge=0)
+    timeout_s: int | None = Field(default=None, gt=0)
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    args: list[str] = Field(default_factory=list)
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return SparkSettings._stringify(value)
+
+
+class Bundle(_Model):
+    name: str
+    project_root: Path
+    state_dir: Path
+    target: Target
+    jobs: dict[str, Job]
+
+    def job(self, name: str) -> Job:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise ConfigError(BUNDLE_FILE, f"jobs.{name}", f"no such job (have: {sorted(self.jobs)})") from None
+
+    def spark_conf_for(self, job_name: str) -> dict[str, str]:
+        """The target's Spark settings overlaid with the job's own."""
+        return {**self.target.spark.conf, **self.job(job_name).spark_conf}
+
+
+# ---------------------------------------------------------------- conf/streaming_config.yaml
+
+
+class TopicSettings(_Model):
+    name: str
+    partitions: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+
+
+class Topics(_Model):
+    transactions: TopicSettings
+    decisions: TopicSettings
+    alerts: TopicSettings
+    dlq: TopicSettings
+    fraud_reports: TopicSettings
+    ops_alerts: TopicSettings
+
+    def all(self) -> list[TopicSettings]:
+        return [getattr(self, name) for name in type(self).model_fields]
+
+
+class SourceSettings(_Model):
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int = Field(default=200_000, gt=0)
+    fail_on_data_loss: bool = True
+
+
+class Tables(_Model):
+    transactions_raw: str = "transactions_raw"
+    decisions: str = "decisions"
+    quarantine: str = "quarantine"
+    fraud_labels: str = "fraud_labels"
+    stream_metrics: str = "stream_metrics"
+    key_registry: str = "key_registry"
+    dict_marks: str = "dict_marks"
+    transactions_truth: str = "transactions_truth"
+
+
+class StreamingConfig(_Model):
+    topics: Topics
+    source: SourceSettings = SourceSettings()
+    tables: Tables = Tables()
+    trigger_interval_s: float = Field(default=1.0, gt=0)
+    simulator: SimulatorSettings = SimulatorSettings()
+
+
+# ---------------------------------------------------------------- loading
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The folder holding bundle.yaml: PIXGUARD_PROJECT_ROOT, else the nearest parent of cwd."""
+    if env_root := os.environ.get("PIXGUARD_PROJECT_ROOT"):
+        return Path(env_root).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / BUNDLE_FILE).is_file():
+            return folder
+    raise ConfigError(BUNDLE_FILE, "", f"not found in {here} or any parent (set PIXGUARD_PROJECT_ROOT)")
+
+
+def default_state_dir(project_root: Path) -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV, project_root / ".pixguard")).resolve()
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(path, "", "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "", f"not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", f"expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validate(model: type[_Model], data: Any, file: Path | str, prefix: str, **extra: Any) -> Any:
+    try:
+        return model.model_validate({**data, **extra} if isinstance(data, dict) else data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(p for p in (prefix, _dotted(error["loc"])) if p)
+        got = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
+        more = f" [and {exc.error_count() - 1} more problem(s)]" if exc.error_count() > 1 else ""
+        raise ConfigError(file, key, f"{error['msg']}{got}{more}") from None
+
+
+class _Interpolator:
+    """Resolves ${...} placeholders in a YAML subtree, reporting the key of any failure."""
+
+    def __init__(self, file: Path, variables: dict[str, Any], builtins: dict[str, str]) -> None:
+        self.file, self.variables, self.builtins = file, variables, builtins
+
+    def resolve(self, node: Any, key: str) -> Any:
+        if isinstance(node, dict):
+            return {k: self.resolve(v, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.resolve(v, f"{key}[{i}]") for i, v in enumerate(node)]
+        if isinstance(node, str):
+            return _PLACEHOLDER.sub(lambda m: self._lookup(m.group(1).strip(), key), node)
+        return node
+
+    def _lookup(self, expression: str, key: str) -> str:
+        if expression.startswith("env:"):
+            name, _, default = expression[4:].partition(":-")
+            value = os.environ.get(name)
+            if value is not None:
+                return value
+            if ":-" in expression:
+                return default
+            raise ConfigError(self.file, key, f"environment variable {name} is not set")
+        if expression.startswith("var."):
+            name = expression[4:]
+            if name not in self.variables:
+                raise ConfigError(self.file, key, f"unknown variable '{name}' (defined: {sorted(self.variables)})")
+            return str(self.resolve(self.variables[name], key))
+        if expression in self.builtins:
+            return self.builtins[expression]
+        raise ConfigError(self.file, key, f"unknown placeholder ${{{expression}}}")
+
+
+def _default_target(file: Path, targets: dict[str, Any]) -> str:
+    defaults = [name for name, body in targets.items() if isinstance(body, dict) and body.get("default")]
+    if len(defaults) != 1:
+        raise ConfigError(file, "targets", f"exactly one target must have 'default: true' (found {defaults})")
+    return defaults[0]
+
+
+def load_bundle(
+    project_root: Path | None = None, target: str | None = None, state_dir: Path | None = None
+) -> Bundle:
+    """Read bundle.yaml and resolve one target (argument, else PIXGUARD_TARGET, else the default)."""
+    root = (project_root or find_project_root()).resolve()
+    file = root / BUNDLE_FILE
+    raw = read_yaml(file)
+    for section in ("bundle", "targets", "jobs"):
+        if not isinstance(raw.get(section), dict):
+            raise ConfigError(file, section, "missing, or not a mapping")
+    unknown = set(raw) - {"bundle", "variables", "targets", "jobs"}
+    if unknown:
+        raise ConfigError(file, sorted(unknown)[0], "unknown top-level section (expected bundle, variables, targets, jobs)")
+    targets: dict[str, Any] = raw["targets"]
+    name = target or os.environ.get(TARGET_ENV) or _default_target(file, targets)
+    if name not in targets:
+        raise ConfigError(file, f"targets.{name}", f"unknown target (defined: {sorted(targets)})")
+
+    body = dict(targets[name] or {})
+    body.pop("default", None)
+    variables = {k: (v.get("default") if isinstance(v, dict) else v) for k, v in (raw.get("variables") or {}).items()}
+    variables |= body.pop("variables", None) or {}
+    state = (state_dir or default_state_dir(root)).resolve()
+    interpolate = _Interpolator(file, variables, {"project_root": str(root), "state_dir": str(state)})
+    resolved_target = interpolate.resolve(body, f"targets.{name}")
+    resolved_jobs = interpolate.resolve(raw["jobs"], "jobs")
+
+    target_model = _validate(Target, resolved_target, file, f"targets.{name}", name=name)
+    jobs = {
+        job_name: _validate(Job, job_body or {}, file, f"jobs.{job_name}")
+        for job_name, job_body in resolved_jobs.items()
+    }
+    bundle_name = raw["bundle"].get("name")
+    if not isinstance(bundle_name, str) or not bundle_name:
+        raise ConfigError(file, "bundle.name", "a non-empty string is required")
+    return Bundle(name=bundle_name, project_root=root, state_dir=state, target=target_model, jobs=jobs)
+
+
+def load_streaming_config(project_root: Path | None = None, path: Path | None = None) -> StreamingConfig:
+    file = path or (project_root or find_project_root()) / STREAMING_CONFIG_FILE
+    return _validate(StreamingConfig, read_yaml(file), file, "")

@@ -1,0 +1,83 @@
+"""`pixguard up / down / status` for targets whose services are embedded (target `local`)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Protocol
+
+from pixguard.config import Bundle, StreamingConfig
+from pixguard.kafka_topics import ensure_topics
+from pixguard.stack.airflow_server import AirflowServer
+from pixguard.stack.kafka import KafkaBroker
+from pixguard.stack.mlflow_server import MlflowServer
+from pixguard.stack.processes import ManagedProcess
+
+
+class Service(Protocol):
+    @property
+    def process(self) -> ManagedProcess: ...
+
+    def start(self, timeout_s: float = ...) -> None: ...
+
+    def stop(self) -> bool: ...
+
+    def is_ready(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    ready: bool
+    pid: int | None
+    url: str
+    log: str
+
+
+def services(bundle: Bundle) -> dict[str, tuple[Service, str]]:
+    """The embedded services of the target, in start order, with the address each serves."""
+    target, home = bundle.target, bundle.state_dir
+    found: dict[str, tuple[Service, str]] = {}
+    if target.kafka.embedded:
+        broker = KafkaBroker(home, target.kafka.broker_port, target.kafka.controller_port, target.kafka.heap_mb)
+        found["kafka"] = (broker, broker.bootstrap_servers)
+    if target.mlflow.embedded:
+        mlflow = MlflowServer(home, target.mlflow.port)
+        found["mlflow"] = (mlflow, mlflow.tracking_uri)
+    if target.airflow.embedded:
+        airflow = AirflowServer(bundle)
+        found["airflow"] = (airflow, airflow.url)
+    return found
+
+
+def up(bundle: Bundle, config: StreamingConfig, only: list[str] | None = None) -> list[ServiceStatus]:
+    """Start what is not running yet (idempotent) and create the configured topics."""
+    for name, (service, _) in services(bundle).items():
+        if only is None or name in only:
+            service.start()
+    if bundle.target.kafka.embedded and (only is None or "kafka" in only):
+        ensure_topics(bundle.target.kafka, config.topics.all())
+    return status(bundle)
+
+
+def down(bundle: Bundle, purge: bool = False) -> list[str]:
+    """Stop, in reverse start order, every process this project recorded; --purge removes the state folder."""
+    stopped = [name for name, (service, _) in reversed(services(bundle).items()) if service.stop()]
+    if purge and bundle.state_dir.exists():
+        shutil.rmtree(bundle.state_dir)
+    return stopped
+
+
+def status(bundle: Bundle) -> list[ServiceStatus]:
+    result = []
+    for name, (service, url) in services(bundle).items():
+        pid = service.process.pid()
+        ready = False
+        if pid is not None:
+            try:
+                ready = service.is_ready()
+            except Exception:  # noqa: BLE001 - a failing probe means "not ready"
+                ready = False
+        result.append(ServiceStatus(name, pid is not None, ready, pid, url, str(service.process.log_file)))
+    return result

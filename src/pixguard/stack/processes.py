@@ -1,0 +1,159 @@
+"""Background processes started by pixguard, tracked by pid file so that `down` stops exactly them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or stop as expected; the message says where its log is."""
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks: with the pid it identifies a process even if the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22, counted after the parenthesised command name (which may contain spaces).
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _alive(pid: int, start_ticks: int | None) -> bool:
+    ticks = _start_ticks(pid)
+    if ticks is None:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z" and (start_ticks is None or ticks == start_ticks)
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """One named background process: its pid file and log live under `run_dir`."""
+
+    name: str
+    run_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / f"{self.name}.log"
+
+    def recorded(self) -> tuple[int, int | None] | None:
+        try:
+            data = json.loads(self.pid_file.read_text())
+            return int(data["pid"]), data.get("start_ticks")
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def pid(self) -> int | None:
+        record = self.recorded()
+        if record and _alive(*record):
+            return record[0]
+        return None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, command: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+        if (pid := self.pid()) is not None:
+            return pid
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(command)}\n".encode())
+            log.flush()
+            # A new session makes the process the leader of its own group, so stop() can signal
+            # every child it spawns (Airflow standalone runs several) and nothing else.
+            process = subprocess.Popen(
+                list(command),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(json.dumps({"pid": process.pid, "start_ticks": _start_ticks(process.pid)}))
+        return process.pid
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                raise ServiceError(f"{self.name} exited while starting; see {self.log_file}:\n{self.tail()}")
+            try:
+                if ready():
+                    return
+            except Exception:  # noqa: BLE001 - any failure of a probe means "not ready yet"
+                pass
+            time.sleep(0.5)
+        raise ServiceError(f"{self.name}: {what} not ready after {timeout_s:.0f}s; see {self.log_file}:\n{self.tail()}")
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM the process group, SIGKILL what is left after the timeout. True if something was stopped."""
+        record = self.recorded()
+        if record is None:
+            return False
+        pid, ticks = record
+        stopped = False
+        if _alive(pid, ticks):
+            stopped = True
+            self._signal_group(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and _group_alive(pid):
+                time.sleep(0.2)
+            if _group_alive(pid):
+                self._signal_group(pid, signal.SIGKILL)
+                time.sleep(0.5)
+        self.pid_file.unlink(missing_ok=True)
+        return stopped
+
+    @staticmethod
+    def _signal_group(pgid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live, non-zombie processes of a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    return bool(group_members(pgid))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

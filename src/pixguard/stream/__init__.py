@@ -1,0 +1,1 @@
+"""The streaming job: sources, pure transformations, sinks and the queries that wire them."""
