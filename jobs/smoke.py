@@ -1,6 +1,6 @@
 """spark-submit entry point: land Kafka pix.transactions in Delta transactions_raw.
 
-    spark-submit jobs/smoke.py [--target local] [--available-now]
+spark-submit jobs/smoke.py [--target local] [--available-now]
 """
 
 from pixguard.jobs import run_raw_ingest_job

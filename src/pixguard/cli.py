@@ -25,9 +25,11 @@ def cmd_bundle_validate(args: argparse.Namespace) -> int:
         "bundle": bundle.name,
         "project_root": str(bundle.project_root),
         "state_dir": str(bundle.state_dir),
-        "target": bundle.target.model_dump(mode="json", exclude={"kafka": {"sasl_password"}, "airflow": {"admin_password"}}),
+        "target": bundle.target.model_dump(
+            mode="json", exclude={"kafka": {"sasl_password"}, "airflow": {"admin_password"}}
+        ),
         "jobs": {name: job.model_dump(mode="json") for name, job in bundle.jobs.items()},
-        "streaming_config": config.model_dump(mode="json", exclude={"simulator"}),
+        "streaming_config": config.model_dump(mode="json"),
     }
     print(yaml.safe_dump(resolved, sort_keys=False), end="")
     print(f"OK: bundle '{bundle.name}', target '{bundle.target.name}' is valid", file=sys.stderr)
@@ -87,15 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixguard", description="Real-time Pix fraud detection")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, handler: Command, help_text: str, parent: argparse._SubParsersAction = sub) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Command, help_text: str, parent: argparse._SubParsersAction = sub
+    ) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default target)")
+        p.add_argument(
+            "--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default target)"
+        )
         p.set_defaults(handler=handler)
         return p
 
     bundle = sub.add_parser("bundle", help="bundle.yaml tools")
     bundle_sub = bundle.add_subparsers(dest="bundle_command", required=True)
-    add("validate", cmd_bundle_validate, "validate bundle.yaml and conf/ and print the resolved configuration", bundle_sub)
+    add(
+        "validate",
+        cmd_bundle_validate,
+        "validate bundle.yaml and conf/ and print the resolved configuration",
+        bundle_sub,
+    )
 
     p_up = add("up", cmd_up, "start the embedded services of the target (Kafka, MLflow, Airflow); idempotent")
     p_up.add_argument("--only", default=None, help="comma-separated subset: kafka,mlflow,airflow")

@@ -7,7 +7,8 @@ Interpolation, resolved only inside the selected target so that a `cluster` secr
 on a laptop never breaks the `local` target:
 - `${var.NAME}`: a bundle variable (default in `variables:`, overridable per target),
 - `${env:NAME}` / `${env:NAME:-default}`: an environment variable (unset and no default is an error),
-- `${project_root}`, `${state_dir}`: where the bundle lives and its git-ignored state folder.
+- `${project_root}`, `${state_dir}`, `${cache_dir}`: where the bundle lives, its git-ignored state
+  folder, and the download cache (Maven jars) that survives `down --purge`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pixguard.simulator.settings import SimulatorSettings
-
 BUNDLE_FILE = "bundle.yaml"
 STREAMING_CONFIG_FILE = "conf/streaming_config.yaml"
 STATE_DIR_ENV = "PIXGUARD_HOME"
+CACHE_DIR_ENV = "PIXGUARD_CACHE"
 TARGET_ENV = "PIXGUARD_TARGET"
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
@@ -165,6 +165,7 @@ class Bundle(_Model):
     name: str
     project_root: Path
     state_dir: Path
+    cache_dir: Path
     target: Target
     jobs: dict[str, Job]
 
@@ -222,7 +223,6 @@ class StreamingConfig(_Model):
     source: SourceSettings = SourceSettings()
     tables: Tables = Tables()
     trigger_interval_s: float = Field(default=1.0, gt=0)
-    simulator: SimulatorSettings = SimulatorSettings()
 
 
 # ---------------------------------------------------------------- loading
@@ -241,6 +241,10 @@ def find_project_root(start: Path | None = None) -> Path:
 
 def default_state_dir(project_root: Path) -> Path:
     return Path(os.environ.get(STATE_DIR_ENV, project_root / ".pixguard")).resolve()
+
+
+def default_cache_dir(project_root: Path) -> Path:
+    return Path(os.environ.get(CACHE_DIR_ENV, project_root / ".pixguard" / "cache")).resolve()
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -311,9 +315,7 @@ def _default_target(file: Path, targets: dict[str, Any]) -> str:
     return defaults[0]
 
 
-def load_bundle(
-    project_root: Path | None = None, target: str | None = None, state_dir: Path | None = None
-) -> Bundle:
+def load_bundle(project_root: Path | None = None, target: str | None = None, state_dir: Path | None = None) -> Bundle:
     """Read bundle.yaml and resolve one target (argument, else PIXGUARD_TARGET, else the default)."""
     root = (project_root or find_project_root()).resolve()
     file = root / BUNDLE_FILE
@@ -323,7 +325,9 @@ def load_bundle(
             raise ConfigError(file, section, "missing, or not a mapping")
     unknown = set(raw) - {"bundle", "variables", "targets", "jobs"}
     if unknown:
-        raise ConfigError(file, sorted(unknown)[0], "unknown top-level section (expected bundle, variables, targets, jobs)")
+        raise ConfigError(
+            file, sorted(unknown)[0], "unknown top-level section (expected bundle, variables, targets, jobs)"
+        )
     targets: dict[str, Any] = raw["targets"]
     name = target or os.environ.get(TARGET_ENV) or _default_target(file, targets)
     if name not in targets:
@@ -334,7 +338,9 @@ def load_bundle(
     variables = {k: (v.get("default") if isinstance(v, dict) else v) for k, v in (raw.get("variables") or {}).items()}
     variables |= body.pop("variables", None) or {}
     state = (state_dir or default_state_dir(root)).resolve()
-    interpolate = _Interpolator(file, variables, {"project_root": str(root), "state_dir": str(state)})
+    cache = default_cache_dir(root)
+    builtins = {"project_root": str(root), "state_dir": str(state), "cache_dir": str(cache)}
+    interpolate = _Interpolator(file, variables, builtins)
     resolved_target = interpolate.resolve(body, f"targets.{name}")
     resolved_jobs = interpolate.resolve(raw["jobs"], "jobs")
 
@@ -346,7 +352,7 @@ def load_bundle(
     bundle_name = raw["bundle"].get("name")
     if not isinstance(bundle_name, str) or not bundle_name:
         raise ConfigError(file, "bundle.name", "a non-empty string is required")
-    return Bundle(name=bundle_name, project_root=root, state_dir=state, target=target_model, jobs=jobs)
+    return Bundle(name=bundle_name, project_root=root, state_dir=state, cache_dir=cache, target=target_model, jobs=jobs)
 
 
 def load_streaming_config(project_root: Path | None = None, path: Path | None = None) -> StreamingConfig:

@@ -14,7 +14,9 @@ log = logging.getLogger("pixguard.jobs")
 
 def _job_args(description: str, argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the bundle's default)")
+    parser.add_argument(
+        "--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the bundle's default)"
+    )
     parser.add_argument("--available-now", action="store_true", help="process what is in Kafka, then stop")
     return parser.parse_args(argv)
 

@@ -26,7 +26,9 @@ def make_producer(kafka: KafkaSettings, **overrides: str) -> Producer:
     return Producer(conf)
 
 
-def publish(producer: Producer, topic: str, records: Iterable[tuple[bytes | None, bytes]], timeout_s: float = 60) -> int:
+def publish(
+    producer: Producer, topic: str, records: Iterable[tuple[bytes | None, bytes]], timeout_s: float = 60
+) -> int:
     """Send (key, value) pairs; wait for every acknowledgement; raise if any record failed."""
     failures: list[str] = []
     delivered = 0

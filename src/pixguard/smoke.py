@@ -43,9 +43,7 @@ def run_smoke(bundle: Bundle, config: StreamingConfig, count: int) -> SmokeResul
     started = time.monotonic()
     run_id = uuid.uuid4().hex
     topic = config.topics.transactions.name
-    records = (
-        (f"smoke-{i % 16}".encode(), json.dumps({"smoke_run": run_id, "seq": i}).encode()) for i in range(count)
-    )
+    records = ((f"smoke-{i % 16}".encode(), json.dumps({"smoke_run": run_id, "seq": i}).encode()) for i in range(count))
     published = publish(make_producer(bundle.target.kafka), topic, records)
 
     spark = build_spark_session(bundle, "ingest_smoke")

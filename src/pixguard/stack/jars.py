@@ -63,7 +63,9 @@ def resolve_jars(artifacts: list[MavenArtifact], dest: Path, cache: Path, timeou
     # OSGi bundles (scala-logging, jackson-datatype-jdk8) have type "bundle", not "jar".
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     if result.returncode != 0:
-        raise ServiceError(f"resolving {artifacts} from Maven Central failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+        raise ServiceError(
+            f"resolving {artifacts} from Maven Central failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}"
+        )
     jars = sorted(dest.glob("*.jar"))
     if not jars:
         raise ServiceError(f"Ivy resolved {artifacts} but retrieved no jar into {dest}:\n{result.stdout[-3000:]}")

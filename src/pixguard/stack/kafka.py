@@ -35,9 +35,10 @@ logger.server.level = INFO
 
 @dataclass(frozen=True)
 class KafkaBroker:
-    """Everything lives under `home`: jars, config, the log dir and the process's pid file and log."""
+    """Config, log dir, pid file and log live under `home`; the downloaded jars under `cache`."""
 
     home: Path
+    cache: Path
     broker_port: int = 9092
     controller_port: int = 9093
     heap_mb: int = 1024
@@ -60,14 +61,19 @@ class KafkaBroker:
         return self.home / "kafka" / "data"
 
     def jars(self) -> list[Path]:
-        return resolve_jars(BROKER_ARTIFACTS, self.home / "jars" / f"kafka-{KAFKA_VERSION}", self.home / "ivy")
+        return resolve_jars(
+            BROKER_ARTIFACTS, self._jar_dir, self.cache / "ivy" / "cache"
+        )  # the Ivy cache Spark uses too
+
+    @property
+    def _jar_dir(self) -> Path:
+        return self.cache / "jars" / f"kafka-{KAFKA_VERSION}"
 
     def _java(self, main_class: str, *args: str) -> list[str]:
-        jar_dir = self.home / "jars" / f"kafka-{KAFKA_VERSION}"
         return [
             "java", f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={self.home / 'kafka' / 'log4j2.properties'}",
-            "-cp", f"{jar_dir}/*", main_class, *args,
+            "-cp", f"{self._jar_dir}/*", main_class, *args,
         ]  # fmt: skip
 
     def _write_config(self) -> None:

@@ -40,7 +40,8 @@ def services(bundle: Bundle) -> dict[str, tuple[Service, str]]:
     target, home = bundle.target, bundle.state_dir
     found: dict[str, tuple[Service, str]] = {}
     if target.kafka.embedded:
-        broker = KafkaBroker(home, target.kafka.broker_port, target.kafka.controller_port, target.kafka.heap_mb)
+        kafka = target.kafka
+        broker = KafkaBroker(home, bundle.cache_dir, kafka.broker_port, kafka.controller_port, kafka.heap_mb)
         found["kafka"] = (broker, broker.bootstrap_servers)
     if target.mlflow.embedded:
         mlflow = MlflowServer(home, target.mlflow.port)
@@ -62,10 +63,14 @@ def up(bundle: Bundle, config: StreamingConfig, only: list[str] | None = None) -
 
 
 def down(bundle: Bundle, purge: bool = False) -> list[str]:
-    """Stop, in reverse start order, every process this project recorded; --purge removes the state folder."""
+    """Stop, in reverse start order, every process this project recorded; `purge` removes the state
+    folder (all data, checkpoints, registry) but keeps the download cache."""
     stopped = [name for name, (service, _) in reversed(services(bundle).items()) if service.stop()]
     if purge and bundle.state_dir.exists():
-        shutil.rmtree(bundle.state_dir)
+        for entry in bundle.state_dir.iterdir():
+            if entry.resolve() == bundle.cache_dir:
+                continue
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     return stopped
 
 

@@ -1,0 +1,56 @@
+# pixguard: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+export PIXGUARD_PROJECT_ROOT := $(CURDIR)
+
+.PHONY: install system-deps test test-unit test-integration demo up down status lint bench clean
+
+# Everything a fresh machine needs, from the project's own files: Java for Spark and Kafka
+# (Debian package if missing), then the locked Python set into .venv (uv, from PyPI).
+system-deps:
+	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 (Spark and Kafka need it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+install: system-deps $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install
+	$(PY) -m pytest -m integration
+
+demo: install
+	$(PY) -m pixguard.demo
+
+up: install
+	$(VENV)/bin/pixguard up
+
+down:
+	$(VENV)/bin/pixguard down
+
+status:
+	$(VENV)/bin/pixguard status
+
+lint: install
+	$(VENV)/bin/ruff check src tests jobs dags
+
+# Regenerate the lock after changing pyproject.toml dependencies.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
