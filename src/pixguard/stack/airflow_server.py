@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,10 @@ def airflow_env(bundle: Bundle) -> dict[str, str]:
         "PIXGUARD_PROJECT_ROOT": str(bundle.project_root),
         "PIXGUARD_HOME": str(bundle.state_dir),
         "PIXGUARD_TARGET": bundle.target.name,
+        # spark-submit (from pyspark) and the Python that runs the jobs are the project's own.
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
 
 
@@ -88,3 +92,11 @@ class AirflowServer:
 
     def stop(self) -> bool:
         return self.process.stop(timeout_s=45)
+
+
+def airflow_command(bundle: Bundle, *args: str, timeout_s: float = 900) -> subprocess.CompletedProcess:
+    """Run the `airflow` CLI with the project's Airflow environment (e.g. `dags test pix_streaming`)."""
+    prepare_home(bundle)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    env = {**os.environ, **airflow_env(bundle)}
+    return subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=timeout_s)
