@@ -26,6 +26,8 @@ def test_n_messages_land_in_delta_exactly_once_even_when_the_query_restarts(
         update={"transactions_raw": f"raw_{fresh_topic.name.replace('.', '_')}"}
     )
     config = streaming_config.model_copy(update={"topics": topics, "tables": tables})
+    # Its own checkpoint: a query name's checkpoint belongs to one source topic.
+    bundle = bundle.model_copy(update={"target": bundle.target.model_copy(update={"checkpoint_root": str(tmp_path)})})
     first_half = [(f"payer-{i % 7}".encode(), json.dumps({"seq": i}).encode()) for i in range(N_MESSAGES // 2)]
     second_half = [
         (f"payer-{i % 7}".encode(), json.dumps({"seq": i}).encode()) for i in range(N_MESSAGES // 2, N_MESSAGES)

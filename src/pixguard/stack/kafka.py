@@ -107,8 +107,15 @@ class KafkaBroker:
         if (self._log_dir / "meta.properties").is_file():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        command = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
-                             "-c", str(self._config_file))  # fmt: skip
+        # `--cluster-id=` form: a base64 id may start with "-", which would read as an option.
+        command = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(self._config_file),
+        )
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise ServiceError(f"formatting the Kafka log dir failed:\n{result.stdout}{result.stderr}")
