@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle
@@ -19,6 +21,8 @@ BASE_SPARK_CONF = {
     ),
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Python workers turn timestamps into naive local datetimes and back: pin their zone.
+    "spark.executorEnv.TZ": "UTC",
 }
 
 
@@ -30,6 +34,10 @@ def spark_conf(bundle: Bundle, job_name: str) -> dict[str, str]:
 def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
+    if bundle.target.spark.master.startswith("local"):
+        # Python workers (UDFs, transformWithState) must run this interpreter, with its packages,
+        # not whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
     builder = builder.master(bundle.target.spark.master)
     for key, value in spark_conf(bundle, job_name).items():

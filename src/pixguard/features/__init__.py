@@ -1,0 +1,1 @@
+"""Stateful, point-in-time features served to the model and written with every decision."""

@@ -1,0 +1,101 @@
+"""Point-in-time features through the real stateful operators (transformWithState, RocksDB)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pixguard.features.enrich import with_behaviour_features
+from pixguard.schema import TRANSACTION_FIELDS
+from tests.unit.test_validate import good_message
+
+
+def run_batches(spark, tmp_path: Path, batches: list[list[dict]]) -> dict[str, dict]:  # noqa: ANN001
+    """Each inner list becomes one micro-batch (one file, maxFilesPerTrigger=1)."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for index, batch in enumerate(batches):
+        (source / f"{index:03d}.json").write_text("".join(json.dumps(m) + "\n" for m in batch))
+    ddl = ", ".join(f"{n} {k}" for n, k in TRANSACTION_FIELDS.items())
+    stream = spark.readStream.schema(ddl).option("maxFilesPerTrigger", 1).json(str(source))
+    collected: dict[str, dict] = {}
+
+    def collect(df, _batch_id) -> None:  # noqa: ANN001
+        for row in df.collect():
+            collected.setdefault(row.end_to_end_id, []).append(row.asDict())
+
+    query = (
+        with_behaviour_features(stream, watermark_delay_s=3 * 86_400)
+        .writeStream.foreachBatch(collect)
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    return collected
+
+
+def payment(seq: int, minute: int, amount: float, payee: str = "11222333000181", device: str = "dev-1", **kw) -> dict:
+    return good_message(
+        end_to_end_id=f"E60746948202611251159{seq:011d}",
+        event_time=f"2026-11-25T10:{minute:02d}:00Z",
+        amount_brl=amount,
+        payee_document=payee,
+        payer_device_id=device,
+        **kw,
+    )
+
+
+def test_five_payments_of_one_payer_in_one_micro_batch_see_only_their_past(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    # Shuffled on purpose: the processor orders a key's rows by event time.
+    batch = [
+        payment(3, 3, 300.0, payee="22333444000105"),
+        payment(1, 1, 100.0),
+        payment(5, 30, 5000.0, payee="33444555000110", device="dev-NEW"),
+        payment(2, 2, 100.0),
+        payment(4, 4, 100.0),
+    ]
+    rows = run_batches(spark, tmp_path, [batch])
+    f = {e2e: r[0] for e2e, r in rows.items()}
+    first, second, third, fourth, fifth = (f[f"E60746948202611251159{i:011d}"] for i in range(1, 6))
+
+    assert first["payer_history_tx_count"] == 0 and first["payer_tx_count_10m"] == 0
+    assert first["payer_seconds_since_previous_tx"] is None and first["payer_amount_ratio_to_mean"] is None
+    assert first["payer_first_payment_to_payee"] == 1 and first["payer_new_device"] == 0
+
+    assert second["payer_tx_count_10m"] == 1 and second["payer_amount_sum_10m"] == 100.0
+    assert second["payer_seconds_since_previous_tx"] == 60.0
+    assert second["payer_first_payment_to_payee"] == 0 and second["payer_amount_ratio_to_mean"] == 1.0
+
+    assert third["payer_tx_count_10m"] == 2 and third["payer_first_payment_to_payee"] == 1
+    assert third["payer_amount_ratio_to_mean"] == 3.0
+    assert fourth["payer_tx_count_1h"] == 3 and fourth["payer_amount_sum_1h"] == 500.0
+    assert fourth["payer_distinct_payees_24h"] == 2
+
+    # 26 minutes later: outside the 10-minute window, inside the hour; new payee and new device.
+    assert fifth["payer_tx_count_10m"] == 0 and fifth["payer_tx_count_1h"] == 4
+    assert fifth["payer_amount_sum_1h"] == 600.0 and fifth["payer_seconds_since_previous_tx"] == 1560.0
+    assert fifth["payer_first_payment_to_payee"] == 1 and fifth["payer_new_device"] == 1
+    assert fifth["payer_amount_ratio_to_mean"] == pytest.approx(5000 / 150, rel=1e-4)
+
+    # Payee side: 11222333000181 received #1, #2, #4 from the same payer.
+    assert fourth["payee_inbound_count_10m"] == 2 and fourth["payee_distinct_payers_1h"] == 1
+    assert all(not r["is_duplicate"] for r in f.values())
+
+
+def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    mule = "44555666000199"
+    first = [payment(10 + i, 10 + i, 250.0, payee=mule, payer_document=f"5299822472{i}") for i in range(3)]
+    second = [
+        payment(20, 20, 250.0, payee=mule, payer_document="11144477735"),
+        payment(10, 10, 250.0, payee=mule, payer_document="52998224720"),  # a replay of the first one
+    ]
+    rows = run_batches(spark, tmp_path, [first, second])
+    newest = rows["E60746948202611251159" + f"{20:011d}"][0]
+    assert newest["payee_inbound_count_1h"] == 3 and newest["payee_distinct_payers_1h"] == 3
+    assert newest["payee_inbound_amount_1h"] == 750.0
+    repeats = rows["E60746948202611251159" + f"{10:011d}"]
+    assert [r["is_duplicate"] for r in repeats] == [False, True]
+    assert repeats[1]["payer_tx_count_1h"] is None
