@@ -3,7 +3,9 @@
 spark-submit jobs/smoke.py [--target local] [--available-now]
 """
 
+import sys
+
 from pixguard.jobs import run_raw_ingest_job
 
 if __name__ == "__main__":
-    run_raw_ingest_job()
+    sys.exit(run_raw_ingest_job())

@@ -91,3 +91,22 @@ def fresh_topic(bundle: Bundle, kafka_broker) -> TopicSettings:  # noqa: ANN001
     topic = TopicSettings(name=f"test.{uuid.uuid4().hex[:12]}", partitions=2)
     ensure_topics(bundle.target.kafka, [topic])
     return topic
+
+
+@pytest.fixture
+def isolated(bundle: Bundle, streaming_config: StreamingConfig, kafka_broker, tmp_path: Path):  # noqa: ANN001, ANN201
+    """A bundle and config of their own: fresh topics, tables and checkpoints under tmp_path."""
+    from pixguard.kafka_topics import ensure_topics
+
+    suffix = uuid.uuid4().hex[:8]
+    renamed = {
+        topic_id: topic.model_copy(update={"name": f"{topic.name}.{suffix}"})
+        for topic_id in type(streaming_config.topics).model_fields
+        for topic in [getattr(streaming_config.topics, topic_id)]
+    }
+    config = streaming_config.model_copy(update={"topics": streaming_config.topics.model_copy(update=renamed)})
+    target = bundle.target.model_copy(
+        update={"storage_root": str(tmp_path / "data"), "checkpoint_root": str(tmp_path / "checkpoints")}
+    )
+    ensure_topics(bundle.target.kafka, config.topics.all())
+    return bundle.model_copy(update={"target": target}), config

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BUNDLE_FILE = "bundle.yaml"
 STREAMING_CONFIG_FILE = "conf/streaming_config.yaml"
@@ -218,11 +218,43 @@ class Tables(_Model):
     transactions_truth: str = "transactions_truth"
 
 
+class ValidationSettings(_Model):
+    max_event_age_s: int = Field(default=86_400, gt=0)
+    max_clock_skew_s: int = Field(default=300, ge=0)
+
+    @property
+    def watermark_delay_s(self) -> int:
+        """Wider than any accepted event age, so the stateful operators never drop a valid row as late."""
+        return self.max_event_age_s + self.max_clock_skew_s + 3_600
+
+
+class ScoringSettings(_Model):
+    review_threshold: float = Field(default=0.5, ge=0, le=1)
+    block_threshold: float = Field(default=0.9, ge=0, le=1)
+    model_check_interval_s: float = Field(default=5.0, ge=0)
+    model_alias: str = "champion"
+    top_reasons: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoringSettings:
+        if self.block_threshold < self.review_threshold:
+            raise ValueError("block_threshold must not be below review_threshold")
+        return self
+
+
+class RulesSettings(_Model):
+    path: str = "conf/rules.yaml"
+    check_interval_s: float = Field(default=5.0, ge=0)
+
+
 class StreamingConfig(_Model):
     topics: Topics
     source: SourceSettings = SourceSettings()
     tables: Tables = Tables()
     trigger_interval_s: float = Field(default=1.0, gt=0)
+    validation: ValidationSettings = ValidationSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    rules: RulesSettings = RulesSettings()
 
 
 # ---------------------------------------------------------------- loading

@@ -33,3 +33,15 @@ def run_raw_ingest_job(argv: list[str] | None = None) -> int:
     progress = query.lastProgress or {}
     log.warning("raw ingest finished: %s rows in the last batch", progress.get("numInputRows", 0))
     return 0
+
+
+def run_streaming_job_entry(argv: list[str] | None = None) -> int:
+    from pixguard.stream.job import run_streaming_job
+
+    args = _job_args("Score Pix transactions from Kafka continuously", argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bundle = load_bundle(target=args.target)
+    config = load_streaming_config(bundle.project_root)
+    spark = build_spark_session(bundle, "streaming")
+    run_streaming_job(spark, bundle, config, available_now=args.available_now)
+    return 0

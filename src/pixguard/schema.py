@@ -55,3 +55,20 @@ def raw_json_schema() -> StructType:
     for name in TRANSACTION_FIELDS:
         schema = schema.add(name, StringType(), nullable=True)
     return schema.add(CORRUPT_RECORD, StringType(), nullable=True)
+
+
+# A fraud report (MED claim) on pix.fraud-reports: the late label of a transaction.
+LABEL_FIELDS: dict[str, str] = {
+    "end_to_end_id": "string",
+    "reported_at": "timestamp",
+    "report_type": "string",
+}
+
+
+def label_schema() -> StructType:
+    from pyspark.sql.types import StructType, _parse_datatype_string
+
+    schema = StructType()
+    for name, type_name in LABEL_FIELDS.items():
+        schema = schema.add(name, _parse_datatype_string(type_name), nullable=True)
+    return schema

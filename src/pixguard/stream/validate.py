@@ -75,10 +75,11 @@ def _check_violation(check: ColumnCheck) -> Column:
 
 
 def with_quarantine_reasons(
-    parsed: DataFrame, checks: list[ColumnCheck], bounds: EventTimeBounds, now: datetime
+    parsed: DataFrame, checks: list[ColumnCheck], bounds: EventTimeBounds, now: datetime | Column
 ) -> DataFrame:
     """Add `quarantine_reasons`: empty for a valid transaction, else every reason it fails, most
     fundamental first (an empty or malformed message gets that reason alone)."""
+    from pyspark.sql import Column
     from pyspark.sql import functions as F
 
     def reason_if(condition: Column, reason: str) -> Column:
@@ -89,7 +90,8 @@ def with_quarantine_reasons(
         for name in _TYPED_FIELDS
     ]
     contract = [reason_if(_check_violation(check), check.reason) for check in checks]
-    now_lit = F.lit(now).cast("timestamp")
+    # In a stream, `now` is current_timestamp(): Spark fixes it per micro-batch.
+    now_lit = (now if isinstance(now, Column) else F.lit(now)).cast("timestamp")
     timing = [
         reason_if(
             F.col("event_time") > now_lit + F.expr(f"INTERVAL {bounds.max_clock_skew_s} SECONDS"),

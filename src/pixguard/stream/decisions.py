@@ -1,0 +1,221 @@
+"""The foreachBatch body of the decision query: split, enrich, apply rules and model, decide, write.
+
+Every record of a micro-batch ends in exactly one place: `decisions` (scored) or `quarantine`
+(invalid, or a repeat of an end_to_end_id already decided). Delta writes are idempotent per batch
+(txnAppId/txnVersion), so a batch replayed after a crash is not written twice; Kafka outputs are
+keyed by end_to_end_id so consumers can drop the repeats a replay may send."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pixguard.config import Bundle, StreamingConfig
+from pixguard.decision import DECISION, REASONS, decide
+from pixguard.features.enrich import FEATURE_COLUMNS
+from pixguard.features.model_input import with_model_features
+from pixguard.features.processors import IS_DUPLICATE
+from pixguard.features.reference import with_calendar_features, with_reference_features
+from pixguard.rules import RULE_HITS, RuleWatcher
+from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
+from pixguard.stream.validate import QUARANTINE_REASONS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger("pixguard.stream")
+
+SERVED_CONTEXT = ["local_hour", "is_night", "payee_key_age_days", "payee_dict_marked"]
+DECISION_COLUMNS = [
+    *TRANSACTION_FIELDS,
+    *SERVED_CONTEXT,
+    *FEATURE_COLUMNS,
+    SCORE,
+    MODEL_REASONS,
+    RULE_HITS,
+    DECISION,
+    REASONS,
+    "model_version",
+    "rules_version",
+    "decided_at",
+    "decision_latency_ms",
+    "batch_id",
+    "topic",
+    "partition",
+    "offset",
+]
+
+
+@dataclass
+class BatchOutcome:
+    batch_id: int
+    consumed: int
+    scored: int
+    quarantined: int
+    duplicates: int
+    decisions: dict[str, int] = field(default_factory=dict)
+    model_version: str | None = None
+    rules_version: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.consumed == self.scored + self.quarantined + self.duplicates
+
+
+class DecisionBatch:
+    """Callable `(batch_df, batch_id) -> None` given to foreachBatch; holds the model and rule watchers."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        config: StreamingConfig,
+        app_id: Callable[[], str],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.bundle, self.config = bundle, config
+        self._app_id = app_id
+        self._now = now or (lambda: datetime.now(UTC))
+        scoring = config.scoring
+        self.models = ModelWatcher(
+            bundle.target.mlflow.tracking_uri,
+            bundle.target.mlflow.registered_model,
+            scoring.model_alias,
+            scoring.model_check_interval_s,
+        )
+        self.rules: RuleWatcher | None = None
+        self.outcomes: list[BatchOutcome] = []
+
+    # -- the parts, each a DataFrame -> DataFrame step --------------------------------------------
+
+    def _reference(self, name: str) -> DataFrame | None:
+        from delta.tables import DeltaTable
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+        path = self.bundle.target.table_path(name)
+        return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
+
+    def enrich(self, transactions: DataFrame) -> DataFrame:
+        tables = self.config.tables
+        return with_calendar_features(transactions).transform(
+            lambda df: with_reference_features(
+                df, self._reference(tables.key_registry), self._reference(tables.dict_marks)
+            )
+        )
+
+    def _rules_for(self, enriched: DataFrame) -> RuleWatcher:
+        if self.rules is None:
+            path = Path(self.config.rules.path)
+            path = path if path.is_absolute() else self.bundle.project_root / path
+            self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s)
+        else:
+            self.rules.refresh()
+        return self.rules
+
+    def decide(self, transactions: DataFrame, batch_id: int, decided_at: datetime) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        enriched = self.enrich(transactions)
+        rules = self._rules_for(enriched).current
+        self.models.refresh()
+        scored = score_with_model(
+            with_model_features(rules.apply(enriched)), self.models.current, self.config.scoring.top_reasons
+        )
+        decided = decide(scored, self.config.scoring.review_threshold, self.config.scoring.block_threshold)
+        decided_lit = F.lit(decided_at).cast("timestamp")
+        return decided.select(
+            *[
+                c
+                for c in DECISION_COLUMNS
+                if c not in ("model_version", "rules_version", "decided_at", "decision_latency_ms", "batch_id")
+            ],
+            F.lit(self.models.version).cast("string").alias("model_version"),
+            F.lit(rules.version).alias("rules_version"),
+            decided_lit.alias("decided_at"),
+            (F.unix_millis(decided_lit) - F.unix_millis("event_time")).alias("decision_latency_ms"),
+            F.lit(batch_id).cast("long").alias("batch_id"),
+        ).select(*DECISION_COLUMNS)
+
+    @staticmethod
+    def quarantine(batch: DataFrame, quarantined_at: datetime) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        reasons = F.when(F.col(IS_DUPLICATE), F.array(F.lit("duplicate_end_to_end_id"))).otherwise(
+            F.col(QUARANTINE_REASONS)
+        )
+        return batch.where((F.size(QUARANTINE_REASONS) > 0) | F.coalesce(F.col(IS_DUPLICATE), F.lit(False))).select(
+            reasons[0].alias("reason"),
+            reasons.alias("reasons"),
+            F.coalesce("end_to_end_id", "raw_end_to_end_id").alias("end_to_end_id"),
+            "value",
+            "kafka_key",
+            "topic",
+            "partition",
+            "offset",
+            "kafka_timestamp",
+            F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+        )
+
+    # -- I/O ----------------------------------------------------------------------------------------
+
+    def _append_delta(self, df: DataFrame, table: str, batch_id: int) -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", self._app_id())
+            .option("txnVersion", batch_id)
+            .option("mergeSchema", "true")
+            .save(self.bundle.target.table_path(table))
+        )
+
+    def _publish(self, df: DataFrame, topic: str) -> None:
+        from pyspark.sql import functions as F
+
+        payload = df.select(F.col("end_to_end_id").alias("key"), F.to_json(F.struct(*df.columns)).alias("value"))
+        payload.write.format("kafka").options(**self.bundle.target.kafka.spark_options()).option("topic", topic).save()
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        now = self._now()
+        batch = batch_df.withColumn(
+            QUARANTINE_REASONS, F.coalesce(QUARANTINE_REASONS, F.array().cast("array<string>"))
+        ).persist()
+        try:
+            consumed = batch.count()  # materialise once: the stateful operators must not run twice
+            valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
+            quarantine = self.quarantine(batch, now).persist()
+            decisions = self.decide(valid, batch_id, now).persist()
+            self._append_delta(decisions, self.config.tables.decisions, batch_id)
+            self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
+            topics = self.config.topics
+            self._publish(decisions, topics.decisions.name)
+            self._publish(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name)
+            self._publish(quarantine.withColumn("value_base64", F.base64("value")).drop("value"), topics.dlq.name)
+            counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
+            reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
+            duplicates = reasons.pop("duplicate_end_to_end_id", 0)
+            outcome = BatchOutcome(
+                batch_id=batch_id,
+                consumed=consumed,
+                scored=sum(counts.values()),
+                quarantined=sum(reasons.values()),
+                duplicates=duplicates,
+                decisions=counts,
+                model_version=self.models.version,
+                rules_version=self.rules.current.version if self.rules else None,
+            )
+            self.outcomes = [*self.outcomes[-99:], outcome]
+            log.warning("batch %s: %s", batch_id, json.dumps(outcome.__dict__, default=str))
+            if not outcome.reconciles:
+                raise RuntimeError(f"batch {batch_id} does not reconcile: {outcome}")
+            decisions.unpersist()
+            quarantine.unpersist()
+        finally:
+            batch.unpersist()

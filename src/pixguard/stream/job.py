@@ -1,0 +1,130 @@
+"""The streaming job: three queries over Kafka, each with its own checkpoint under the target.
+
+- raw_ingest: pix.transactions as received -> Delta transactions_raw
+- decisions:  pix.transactions -> validate -> features -> rules + model -> decisions, quarantine,
+              pix.decisions, pix.alerts, pix.dlq (foreachBatch: DecisionBatch)
+- fraud_labels: pix.fraud-reports -> Delta fraud_labels
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from pixguard.config import Bundle, StreamingConfig
+from pixguard.contract import load_transaction_checks
+from pixguard.features.enrich import with_behaviour_features
+from pixguard.schema import label_schema
+from pixguard.stream.decisions import DecisionBatch
+from pixguard.stream.ingest import start_raw_ingest
+from pixguard.stream.sinks import start_delta_stream
+from pixguard.stream.sources import read_kafka_stream
+from pixguard.stream.validate import (
+    KAFKA_COORDINATES,
+    QUARANTINE_REASONS,
+    EventTimeBounds,
+    parse_transactions,
+    valid_transactions,
+    with_quarantine_reasons,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger("pixguard.stream")
+
+# Query names name the checkpoints: renaming one would orphan its checkpoint.
+DECISIONS_QUERY = "decisions"
+LABELS_QUERY = "fraud_labels"
+
+
+def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame:
+    """Every consumed record once: valid ones with their features, invalid ones with their reasons."""
+    from pyspark.sql import functions as F
+
+    raw = read_kafka_stream(spark, bundle.target.kafka, config.topics.transactions.name, config.source)
+    bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
+    checked = with_quarantine_reasons(
+        parse_transactions(raw), load_transaction_checks(bundle.project_root), bounds, now=F.current_timestamp()
+    )
+    featured = with_behaviour_features(valid_transactions(checked), config.validation.watermark_delay_s)
+    invalid = checked.where(F.size(QUARANTINE_REASONS) > 0).select(
+        *KAFKA_COORDINATES, "value", QUARANTINE_REASONS, "raw_end_to_end_id"
+    )
+    return featured.unionByName(invalid, allowMissingColumns=True)
+
+
+def checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
+    """The query id Spark keeps in the checkpoint: stable across restarts, new with a new checkpoint,
+    which is exactly the lifetime a Delta txnAppId needs."""
+    line = spark.read.text(f"{checkpoint.rstrip('/')}/metadata").first()
+    return json.loads(line.value)["id"]
+
+
+def start_decision_query(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+) -> tuple[StreamingQuery, DecisionBatch]:
+    checkpoint = bundle.target.checkpoint_path(DECISIONS_QUERY)
+    app_id: dict[str, str] = {}
+
+    def txn_app_id() -> str:
+        if "id" not in app_id:
+            app_id["id"] = f"{DECISIONS_QUERY}-{checkpoint_query_id(spark, checkpoint)}"
+        return app_id["id"]
+
+    writer = DecisionBatch(bundle, config, txn_app_id)
+    stream = (
+        decision_input(spark, bundle, config)
+        .writeStream.queryName(DECISIONS_QUERY)
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(writer)
+    )
+    stream = (
+        stream.trigger(availableNow=True)
+        if available_now
+        else stream.trigger(processingTime=f"{int(config.trigger_interval_s * 1000)} milliseconds")
+    )
+    return stream.start(), writer
+
+
+def start_labels_query(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+) -> StreamingQuery:
+    from pyspark.sql import functions as F
+
+    reports = read_kafka_stream(spark, bundle.target.kafka, config.topics.fraud_reports.name, config.source)
+    labels = reports.select(
+        F.from_json(F.col("value").cast("string"), label_schema()).alias("label"),
+        F.col("partition"),
+        F.col("offset"),
+        F.col("timestamp").alias("received_at"),
+    ).select("label.*", "partition", "offset", "received_at")
+    return start_delta_stream(
+        labels.where(F.col("end_to_end_id").isNotNull()),
+        path=bundle.target.table_path(config.tables.fraud_labels),
+        checkpoint=bundle.target.checkpoint_path(LABELS_QUERY),
+        query_name=LABELS_QUERY,
+        trigger_interval_s=max(config.trigger_interval_s, 5.0),
+        available_now=available_now,
+    )
+
+
+def run_streaming_job(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+) -> None:
+    """Start the three queries; return when all have finished (available_now) or when one fails."""
+    queries = [
+        start_raw_ingest(spark, bundle, config, available_now),
+        start_decision_query(spark, bundle, config, available_now)[0],
+        start_labels_query(spark, bundle, config, available_now),
+    ]
+    if available_now:
+        for query in queries:
+            query.awaitTermination()
+        return
+    spark.streams.awaitAnyTermination()
+    for query in queries:
+        if query.exception() is not None:
+            raise query.exception()
