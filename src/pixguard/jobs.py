@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-from pixguard.config import load_bundle, load_streaming_config
+from pixguard.config import StreamingConfig, load_bundle, load_streaming_config
 from pixguard.spark import build_spark_session
 
 log = logging.getLogger("pixguard.jobs")
@@ -18,7 +19,12 @@ def _job_args(description: str, argv: list[str] | None) -> argparse.Namespace:
         "--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the bundle's default)"
     )
     parser.add_argument("--available-now", action="store_true", help="process what is in Kafka, then stop")
+    parser.add_argument("--config", default=None, help="streaming config file (default: conf/streaming_config.yaml)")
     return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace, bundle) -> StreamingConfig:  # noqa: ANN001
+    return load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
 
 
 def run_raw_ingest_job(argv: list[str] | None = None) -> int:
@@ -26,7 +32,7 @@ def run_raw_ingest_job(argv: list[str] | None = None) -> int:
 
     args = _job_args("Land Kafka pix.transactions in Delta transactions_raw", argv)
     bundle = load_bundle(target=args.target)
-    config = load_streaming_config(bundle.project_root)
+    config = _config(args, bundle)
     spark = build_spark_session(bundle, "ingest_smoke")
     query = start_raw_ingest(spark, bundle, config, available_now=args.available_now)
     query.awaitTermination()
@@ -41,7 +47,7 @@ def run_streaming_job_entry(argv: list[str] | None = None) -> int:
     args = _job_args("Score Pix transactions from Kafka continuously", argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bundle = load_bundle(target=args.target)
-    config = load_streaming_config(bundle.project_root)
+    config = _config(args, bundle)
     spark = build_spark_session(bundle, "streaming")
     run_streaming_job(spark, bundle, config, available_now=args.available_now)
     return 0

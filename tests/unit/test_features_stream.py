@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ def run_batches(spark, tmp_path: Path, batches: list[list[dict]]) -> dict[str, d
     source = tmp_path / "source"
     source.mkdir()
     for index, batch in enumerate(batches):
-        (source / f"{index:03d}.json").write_text("".join(json.dumps(m) + "\n" for m in batch))
+        path = source / f"{index:03d}.json"
+        path.write_text("".join(json.dumps(m) + "\n" for m in batch))
+        # The file source orders files by modification time; files written in the same
+        # millisecond would otherwise be picked in any order.
+        os.utime(path, (1_700_000_000 + index, 1_700_000_000 + index))
     ddl = ", ".join(f"{n} {k}" for n, k in TRANSACTION_FIELDS.items())
     stream = spark.readStream.schema(ddl).option("maxFilesPerTrigger", 1).json(str(source))
     collected: dict[str, dict] = {}
