@@ -1,20 +1,16 @@
-"""The `pixguard` command."""
+"""`pixguard bundle validate`, `up`, `down`, `status`, `smoke`: the local stack and the bundle."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 import yaml
 
-from pixguard.config import Bundle, ConfigError, load_bundle, load_streaming_config
+from pixguard.cli.common import AddCommand, bundle_from
+from pixguard.config import load_streaming_config
 
-Command = Callable[[argparse.Namespace], int]
-
-
-def _bundle(args: argparse.Namespace) -> Bundle:
-    return load_bundle(target=args.target)
+_bundle = bundle_from
 
 
 def cmd_bundle_validate(args: argparse.Namespace) -> int:
@@ -85,20 +81,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixguard", description="Real-time Pix fraud detection")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(
-        name: str, handler: Command, help_text: str, parent: argparse._SubParsersAction = sub
-    ) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help_text, description=help_text)
-        p.add_argument(
-            "--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default target)"
-        )
-        p.set_defaults(handler=handler)
-        return p
-
+def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
     bundle = sub.add_parser("bundle", help="bundle.yaml tools")
     bundle_sub = bundle.add_subparsers(dest="bundle_command", required=True)
     add(
@@ -115,17 +98,3 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "which parts of the stack are up")
     p_smoke = add("smoke", cmd_smoke, "publish sample messages and land them in Delta through Spark")
     p_smoke.add_argument("--count", type=int, default=1000)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

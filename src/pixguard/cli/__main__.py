@@ -1,0 +1,5 @@
+import sys
+
+from pixguard.cli import main
+
+sys.exit(main())
