@@ -77,8 +77,10 @@ class DecisionBatch:
         config: StreamingConfig,
         app_id: Callable[[], str],
         now: Callable[[], datetime] | None = None,
+        publish_to_kafka: bool = True,
     ) -> None:
         self.bundle, self.config = bundle, config
+        self.publish_to_kafka = publish_to_kafka  # a history backfill writes Delta only
         self._app_id = app_id
         self._now = now or (lambda: datetime.now(UTC))
         scoring = config.scoring
@@ -194,10 +196,11 @@ class DecisionBatch:
             decisions = self.decide(valid, batch_id, now).persist()
             self._append_delta(decisions, self.config.tables.decisions, batch_id)
             self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
-            topics = self.config.topics
-            self._publish(decisions, topics.decisions.name)
-            self._publish(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name)
-            self._publish(quarantine.withColumn("value_base64", F.base64("value")).drop("value"), topics.dlq.name)
+            if self.publish_to_kafka:
+                topics = self.config.topics
+                self._publish(decisions, topics.decisions.name)
+                self._publish(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name)
+                self._publish(quarantine.withColumn("value_base64", F.base64("value")).drop("value"), topics.dlq.name)
             counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)

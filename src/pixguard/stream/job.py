@@ -30,7 +30,7 @@ from pixguard.stream.validate import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger("pixguard.stream")
@@ -45,9 +45,17 @@ def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig)
     from pyspark.sql import functions as F
 
     raw = read_kafka_stream(spark, bundle.target.kafka, config.topics.transactions.name, config.source)
+    return checked_and_featured(raw, bundle, config, now=F.current_timestamp())
+
+
+def checked_and_featured(raw: DataFrame, bundle: Bundle, config: StreamingConfig, now: Column) -> DataFrame:
+    """Kafka-shaped records (key, value, topic, partition, offset, timestamp) -> the decision input.
+    `now` is the clock event times are checked against: processing time live, ingestion time in a backfill."""
+    from pyspark.sql import functions as F
+
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
     checked = with_quarantine_reasons(
-        parse_transactions(raw), load_transaction_checks(bundle.project_root), bounds, now=F.current_timestamp()
+        parse_transactions(raw), load_transaction_checks(bundle.project_root), bounds, now=now
     )
     featured = with_behaviour_features(valid_transactions(checked), config.validation.watermark_delay_s)
     invalid = checked.where(F.size(QUARANTINE_REASONS) > 0).select(
