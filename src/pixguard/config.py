@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,6 +28,9 @@ CACHE_DIR_ENV = "PIXGUARD_CACHE"
 TARGET_ENV = "PIXGUARD_TARGET"
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -390,3 +393,8 @@ def load_bundle(project_root: Path | None = None, target: str | None = None, sta
 def load_streaming_config(project_root: Path | None = None, path: Path | None = None) -> StreamingConfig:
     file = path or (project_root or find_project_root()) / STREAMING_CONFIG_FILE
     return _validate(StreamingConfig, read_yaml(file), file, "")
+
+
+def load_yaml_as(model: type[ModelT], path: Path) -> ModelT:
+    """Any other YAML file of the project into its typed model, with the same error messages."""
+    return _validate(model, read_yaml(path), path, "")
