@@ -250,6 +250,78 @@ class RulesSettings(_Model):
     check_interval_s: float = Field(default=5.0, ge=0)
 
 
+# Metrics an alert rule may watch; pixguard.monitoring.signals computes each of them (a unit test
+# pins the two lists together). Rates and latencies are read over the batches of `rate_window_s`.
+AlertMetric = Literal[
+    "decision_latency_p50_ms",
+    "decision_latency_p95_ms",
+    "decision_latency_p99_ms",
+    "quarantine_rate",
+    "review_rate",
+    "block_rate",
+    "kafka_lag_records",
+    "kafka_lag_growth_records",
+    "seconds_since_progress",
+    "batch_duration_ms",
+    "input_rows_per_second",
+    "processed_rows_per_second",
+    "state_rows",
+    "state_memory_bytes",
+    "model_reload_failing",
+    "rules_reload_failing",
+]
+
+
+class AlertRule(_Model):
+    """Fires once when `metric comparison threshold` has held for `for_s`; resolves once when it has
+    been false for `resolve_after_s` (which damps flapping around the threshold)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    metric: AlertMetric
+    comparison: Literal[">", ">=", "<", "<=", "outside"]
+    threshold: float | tuple[float, float]
+    for_s: float = Field(default=0.0, ge=0)
+    resolve_after_s: float = Field(default=0.0, ge=0)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    summary: str = ""
+
+    @model_validator(mode="after")
+    def _threshold_fits_comparison(self) -> AlertRule:
+        band = isinstance(self.threshold, tuple)
+        if self.comparison == "outside" and not (band and self.threshold[0] <= self.threshold[1]):
+            raise ValueError("comparison 'outside' needs threshold: [low, high] with low <= high")
+        if self.comparison != "outside" and band:
+            raise ValueError(f"comparison '{self.comparison}' needs a single number as threshold")
+        return self
+
+
+class MonitoringSettings(_Model):
+    enabled: bool = True
+    metrics_host: str = "0.0.0.0"  # the driver's Prometheus endpoint; scrapers run on other hosts
+    metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: any free port (tests)
+    evaluation_interval_s: float = Field(default=5.0, gt=0)
+    rate_window_s: float = Field(default=60.0, ge=0)
+    rate_min_rows: int = Field(default=20, ge=1)  # fewer rows in the window: rates unknown, rate rules hold
+    store_interval_s: float = Field(default=30.0, gt=0)
+    webhook_url: str | None = None
+    webhook_url_env: str | None = None  # name of an environment variable holding the URL (tokens stay out of files)
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        names = [rule.name for rule in rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"alert names must be unique (repeated: {repeated})")
+        return rules
+
+    def resolved_webhook_url(self) -> str | None:
+        if self.webhook_url_env:
+            return os.environ.get(self.webhook_url_env) or self.webhook_url
+        return self.webhook_url
+
+
 class StreamingConfig(_Model):
     topics: Topics
     source: SourceSettings = SourceSettings()
@@ -258,6 +330,7 @@ class StreamingConfig(_Model):
     validation: ValidationSettings = ValidationSettings()
     scoring: ScoringSettings = ScoringSettings()
     rules: RulesSettings = RulesSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
 
 # ---------------------------------------------------------------- loading

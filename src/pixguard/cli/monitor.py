@@ -1,0 +1,123 @@
+"""`pixguard report`, and the streaming job's part of `pixguard status` (read from the job's
+Prometheus endpoint, so the terminal shows exactly what a scraper sees)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from pixguard.cli.common import AddCommand, bundle_from
+from pixguard.config import StreamingConfig, load_streaming_config
+
+METRICS_URL_ENV = "PIXGUARD_METRICS_URL"
+
+
+def metrics_url(config: StreamingConfig) -> str:
+    import os
+
+    host = config.monitoring.metrics_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return os.environ.get(METRICS_URL_ENV) or f"http://{host}:{config.monitoring.metrics_port}/metrics"
+
+
+def scrape(url: str, timeout_s: float = 3.0) -> list[Sample]:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - our own endpoint
+        text = response.read().decode("utf-8")
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def _pick(samples: Iterable[Sample], name: str, **labels: str) -> list[Sample]:
+    return [s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+
+
+def _one(samples: list[Sample], name: str, **labels: str) -> float | None:
+    found = _pick(samples, name, **labels)
+    return found[0].value if found else None
+
+
+def _fmt(value: float | None, unit: str = "", percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.2f}%" if percent else f"{value:,.0f}{unit}"
+
+
+def job_view(samples: list[Sample]) -> list[str]:
+    """The lines of the job view, from one scrape (pure, so it is tested on a real exposition)."""
+    lines = []
+    queries = sorted({s.labels["query"] for s in _pick(samples, "pixguard_query_seconds_since_progress")})
+    for query in queries:
+
+        def q(name: str, query: str = query) -> float | None:
+            return _one(samples, f"pixguard_query_{name}", query=query)
+
+        lines.append(
+            f"  query {query:12} batch {_fmt(q('last_batch_id'))}, in {_fmt(q('input_rows_per_second'), ' rows/s')}, "
+            f"processed {_fmt(q('processed_rows_per_second'), ' rows/s')}, lag {_fmt(q('kafka_lag_records'))}, "
+            f"last progress {q('seconds_since_progress') or 0:.0f} s ago"
+        )
+
+    def job(name: str) -> float | None:
+        return _one(samples, f"pixguard_job_{name}")
+
+    latency = [_fmt(job(f"decision_latency_{p}_ms"), " ms") for p in ("p50", "p95", "p99")]
+    lines.append(f"  latency p50 {latency[0]}, p95 {latency[1]}, p99 {latency[2]}")
+    lines.append(
+        f"  rates   quarantine {_fmt(job('quarantine_rate'), percent=True)}, "
+        f"review {_fmt(job('review_rate'), percent=True)}, block {_fmt(job('block_rate'), percent=True)}"
+    )
+    decisions = ", ".join(f"{s.labels['decision']} {s.value:,.0f}" for s in _pick(samples, "pixguard_decisions_total"))
+    quarantined = sum(s.value for s in _pick(samples, "pixguard_quarantined_total"))
+    consumed = _one(samples, "pixguard_consumed_records_total")
+    lines.append(
+        f"  totals  consumed {_fmt(consumed)}: {decisions or 'no decision yet'}, quarantined {quarantined:,.0f}"
+    )
+    info = _pick(samples, "pixguard_model_info")
+    if info:
+        lines.append(f"  model   {info[0].labels['model_version']}, rules {info[0].labels['rules_version']}")
+    active = [f"[{s.labels['severity']}] {s.labels['rule']}" for s in _pick(samples, "pixguard_alert_active")]
+    lines.append(f"  alerts  {', '.join(active) if active else 'none firing'}")
+    return lines
+
+
+def print_job_view(config: StreamingConfig) -> bool:
+    """Print the job view; False when the job's endpoint does not answer."""
+    url = metrics_url(config)
+    try:
+        samples = scrape(url)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"job      not running        no metrics at {url} ({getattr(exc, 'reason', exc)})")
+        print("         (`pixguard report` draws the recorded history from stream_metrics)")
+        return False
+    print(f"job      running            {url}")
+    for line in job_view(samples):
+        print(line)
+    return True
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pixguard.monitoring.report import render_report, report_data
+    from pixguard.spark import build_spark_session
+
+    bundle = bundle_from(args)
+    config = load_streaming_config(bundle.project_root)
+    spark = build_spark_session(bundle, "streaming", app_name=f"{bundle.name}-report")
+    try:
+        page = render_report(report_data(spark, bundle, config), title=f"{bundle.name} streaming report")
+    finally:
+        spark.stop()
+    out = Path(args.out)
+    out.write_text(page, encoding="utf-8")
+    print(f"report written to {out.resolve()}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
+    p_report = add("report", cmd_report, "HTML report with plots from stream_metrics and decisions")
+    p_report.add_argument("--out", default="pixguard-report.html", help="output file (default: %(default)s)")

@@ -1,0 +1,246 @@
+"""The monitor of one running streaming job: takes the listener's events and the decided batches,
+keeps the signals, evaluates the alert rules on a timer, serves Prometheus, appends stream_metrics.
+
+Threads: the listener calls in on Spark's listener-bus thread, the batch hook on the micro-batch
+thread, the endpoint reads on its HTTP thread; one lock guards the state. Alerts are evaluated by a
+timer thread (not on events) so that silence itself, a stalled query, is noticed; Delta rows are
+appended by another, so a slow write never delays an alert."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pixguard.config import Bundle, MonitoringSettings, StreamingConfig
+from pixguard.monitoring.alert_sinks import AlertSink, KafkaAlertSink, LogAlertSink, WebhookAlertSink, dispatch
+from pixguard.monitoring.alerts import AlertEvaluator, AlertEvent
+from pixguard.monitoring.batch_metrics import BatchMetrics, batch_metrics
+from pixguard.monitoring.masking import install_log_masking
+from pixguard.monitoring.progress import ProgressMetrics
+from pixguard.monitoring.prometheus import JobView, MetricsEndpoint, QueryView
+from pixguard.monitoring.signals import JobSignals, Totals
+from pixguard.monitoring.store import append_metrics, metrics_row
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from pixguard.monitoring.listener import MetricsListener
+    from pixguard.stream.decisions import BatchOutcome, DecisionBatch
+
+log = logging.getLogger("pixguard.monitoring")
+
+
+class JobMonitor:
+    def __init__(
+        self,
+        settings: MonitoringSettings,
+        job: str,
+        sinks: Iterable[AlertSink],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.job, self.sinks, self.clock = settings, job, list(sinks), clock
+        self.signals = JobSignals(settings.rate_window_s, settings.rate_min_rows)
+        self.evaluator = AlertEvaluator(settings.alerts, job)
+        self.events: list[AlertEvent] = []  # every event sent, oldest first (the last 1000)
+        self.fired_total: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._terminated = threading.Condition(self._lock)
+        self._terminated_names: set[str] = set()
+        self._batch_query: str | None = None
+        self._awaiting_progress: dict[int, BatchMetrics] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.endpoint: MetricsEndpoint | None = None
+        self._listener: MetricsListener | None = None
+        self._spark: SparkSession | None = None
+        self._store_path: str | None = None
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def on_started(self, query: str) -> None:
+        with self._lock:
+            self.signals.started(query, self.clock())
+            self._terminated_names.discard(query)
+
+    def on_idle(self, query: str) -> None:
+        with self._lock:
+            self.signals.idle(query, self.clock())
+
+    def on_progress(self, progress: ProgressMetrics) -> None:
+        with self._lock:
+            now = self.clock()
+            self.signals.progress(progress, now)
+            batch = (
+                self._awaiting_progress.pop(progress.batch_id, None) if progress.query == self._batch_query else None
+            )
+            self._rows.append(metrics_row(self.job, progress, batch, datetime.fromtimestamp(now, UTC)))
+
+    def on_terminated(self, query: str, exception: str | None = None) -> None:
+        if exception:
+            log.error("query %s terminated with an error: %s", query, exception.splitlines()[0][:500])
+        with self._lock:
+            self.signals.terminated(query)
+            self._terminated_names.add(query)
+            self._terminated.notify_all()
+
+    def on_batch(self, metrics: BatchMetrics, model_error: str | None = None, rules_error: str | None = None) -> None:
+        with self._lock:
+            self.signals.batch(metrics, self.clock(), model_error, rules_error)
+            self._awaiting_progress[metrics.batch_id] = metrics
+
+    def observe(self, writer: DecisionBatch, query: str) -> None:
+        """Receive each decided batch of `writer` (the foreachBatch of query `query`)."""
+
+        def hook(decisions: DataFrame, outcome: BatchOutcome) -> None:
+            rules_error = writer.rules.last_error if writer.rules is not None else None
+            self.on_batch(batch_metrics(decisions, outcome), writer.models.last_error, rules_error)
+
+        with self._lock:
+            self._batch_query = query
+        writer.observers.append(hook)
+
+    # -- readings -------------------------------------------------------------------------------
+
+    def view(self) -> JobView:
+        with self._lock:
+            now = self.clock()
+            latest = self.signals.latest_batch
+            totals = self.signals.totals
+            return JobView(
+                job=self.job,
+                queries=[
+                    QueryView(q.name, q.latest, q.input_rows_total, q.batches_total, now - q.last_seen_at)
+                    for q in self.signals.queries.values()
+                ],
+                totals=Totals(
+                    totals.consumed,
+                    totals.scored,
+                    totals.unscored,
+                    dict(totals.decisions),
+                    dict(totals.quarantine_reasons),
+                    list(totals.score_le_counts),
+                    totals.score_sum,
+                ),
+                signals=self.signals.values(now),
+                model_version=latest.model_version if latest else None,
+                rules_version=latest.rules_version if latest else None,
+                active_alerts=self.evaluator.active,
+                fired_total=dict(self.fired_total),
+            )
+
+    def evaluate(self) -> list[AlertEvent]:
+        """Run the rules once and send what they produce."""
+        with self._lock:
+            now = self.clock()
+            events = self.evaluator.evaluate(
+                self.signals.values(now), datetime.fromtimestamp(now, UTC), self.signals.details()
+            )
+            for event in events:
+                if event.status == "firing":
+                    self.fired_total[event.rule] += 1
+            self.events = [*self.events, *events][-1000:]
+        dispatch(events, self.sinks)  # outside the lock: a slow sink must not block the listener
+        return events
+
+    def take_rows(self, include_unreported: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            if include_unreported:
+                recorded = datetime.fromtimestamp(self.clock(), UTC)
+                rows += [metrics_row(self.job, None, b, recorded) for b in self._awaiting_progress.values()]
+                self._awaiting_progress.clear()
+            return rows
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, spark: SparkSession, store_path: str | None) -> JobMonitor:
+        """Listener, endpoint, alert timer and (with a path) the stream_metrics writer."""
+        from pixguard.monitoring.listener import MetricsListener
+
+        install_log_masking()
+        self._spark, self._store_path = spark, store_path
+        self._listener = MetricsListener(self)
+        spark.streams.addListener(self._listener)
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        try:
+            self.endpoint = MetricsEndpoint(self.view, host, port)
+            log.warning("metrics of job %s on http://%s:%s/metrics", self.job, host, self.port)
+        except OSError as exc:  # a taken port costs the endpoint, never the scoring; alerts still run
+            log.error("no metrics endpoint for job %s: cannot listen on %s:%s (%s)", self.job, host, port, exc)
+        self._every(self.settings.evaluation_interval_s, self.evaluate, "pixguard-alerts")
+        if store_path is not None:
+            self._every(self.settings.store_interval_s, self.flush, "pixguard-metrics-store")
+        return self
+
+    @property
+    def port(self) -> int | None:
+        return self.endpoint.port if self.endpoint else None
+
+    def _every(self, interval_s: float, action: Callable[[], object], name: str) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    action()
+                except Exception:  # noqa: BLE001 - a failed round is retried on the next tick
+                    log.exception("%s failed", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def flush(self, include_unreported: bool = False) -> int:
+        """Append the rows gathered so far to stream_metrics; returns how many."""
+        if self._spark is None or self._store_path is None:
+            return 0
+        rows = self.take_rows(include_unreported)
+        try:
+            append_metrics(self._spark, self._store_path, rows)
+        except Exception:
+            with self._lock:  # keep them for the next round
+                self._rows = rows + self._rows
+            raise
+        return len(rows)
+
+    def await_terminated(self, queries: Iterable[str], timeout_s: float = 30.0) -> bool:
+        """The listener bus delivers events after the fact: wait until it has told us these ended."""
+        wanted = set(queries)
+        with self._terminated:
+            return self._terminated.wait_for(lambda: wanted <= self._terminated_names, timeout=timeout_s)
+
+    def stop(self, queries: Iterable[str] = ()) -> None:
+        """Stop the timers and the endpoint; write what is left. `queries`: names whose termination
+        events should be received first, so their last progress reports are in the table."""
+        if queries:
+            self.await_terminated(queries)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        try:
+            self.evaluate()
+            self.flush(include_unreported=True)
+        finally:
+            if self._spark is not None and self._listener is not None:
+                self._spark.streams.removeListener(self._listener)
+            if self.endpoint is not None:
+                self.endpoint.stop()
+
+
+def alert_sinks(bundle: Bundle, config: StreamingConfig) -> list[AlertSink]:
+    sinks: list[AlertSink] = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
+    if url := config.monitoring.resolved_webhook_url():
+        sinks.append(WebhookAlertSink(url))
+    return sinks
+
+
+def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConfig, job: str) -> JobMonitor | None:
+    """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
+    if not config.monitoring.enabled:
+        return None
+    monitor = JobMonitor(config.monitoring, job, alert_sinks(bundle, config))
+    return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics))

@@ -1,0 +1,81 @@
+"""A streaming query's progress report (the JSON Spark posts after each trigger) -> the figures we watch.
+
+Pure: takes the parsed `StreamingQueryProgress.json`, so it is tested on recorded reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProgressMetrics:
+    query: str
+    query_id: str
+    run_id: str
+    batch_id: int
+    timestamp: datetime
+    input_rows: int
+    input_rows_per_second: float
+    processed_rows_per_second: float
+    batch_duration_ms: int
+    trigger_execution_ms: int
+    state_rows: int
+    state_memory_bytes: int
+    kafka_lag_records: int | None  # None when no source reports Kafka offsets (e.g. before the first batch)
+
+
+def _offsets(value: Any) -> dict[str, dict[str, int]]:
+    """Kafka offsets as Spark reports them: a JSON string {"topic": {"partition": offset}}."""
+    if value in (None, "", "null"):
+        return {}
+    parsed = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(parsed, dict):
+        return {}
+    return {
+        topic: {str(p): int(o) for p, o in partitions.items()}
+        for topic, partitions in parsed.items()
+        if isinstance(partitions, dict)
+    }
+
+
+def kafka_lag(sources: list[dict[str, Any]]) -> int | None:
+    """Records the source had available but this batch did not read: latestOffset - endOffset,
+    summed over topics and partitions. A partition missing from endOffset (new, not read yet) counts
+    from its start, which latestOffset alone cannot give, so it is left out."""
+    total, seen = 0, False
+    for source in sources:
+        latest, end = _offsets(source.get("latestOffset")), _offsets(source.get("endOffset"))
+        for topic, partitions in latest.items():
+            for partition, latest_offset in partitions.items():
+                end_offset = end.get(topic, {}).get(partition)
+                if end_offset is not None:
+                    total += max(latest_offset - end_offset, 0)
+                    seen = True
+    return total if seen else None
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def progress_metrics(progress: dict[str, Any]) -> ProgressMetrics:
+    durations = progress.get("durationMs") or {}
+    operators = progress.get("stateOperators") or []
+    return ProgressMetrics(
+        query=progress.get("name") or str(progress["id"]),
+        query_id=str(progress["id"]),
+        run_id=str(progress["runId"]),
+        batch_id=int(progress["batchId"]),
+        timestamp=_timestamp(progress["timestamp"]),
+        input_rows=int(progress.get("numInputRows") or 0),
+        input_rows_per_second=float(progress.get("inputRowsPerSecond") or 0.0),
+        processed_rows_per_second=float(progress.get("processedRowsPerSecond") or 0.0),
+        batch_duration_ms=int(progress.get("batchDuration") or durations.get("triggerExecution") or 0),
+        trigger_execution_ms=int(durations.get("triggerExecution") or 0),
+        state_rows=sum(int(op.get("numRowsTotal") or 0) for op in operators),
+        state_memory_bytes=sum(int(op.get("memoryUsedBytes") or 0) for op in operators),
+        kafka_lag_records=kafka_lag(progress.get("sources") or []),
+    )

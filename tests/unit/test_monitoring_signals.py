@@ -1,0 +1,184 @@
+"""From Spark's progress reports and decided batches to alert signals, and through the monitor to
+alert events: Kafka lag from offsets, windowed rates, silence as a stall, watcher errors as alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from pixguard.config import AlertRule, MonitoringSettings
+from pixguard.monitoring.alerts import AlertEvent
+from pixguard.monitoring.batch_metrics import SCORE_BUCKETS, BatchMetrics, LatencyMs
+from pixguard.monitoring.job_monitor import JobMonitor
+from pixguard.monitoring.progress import kafka_lag, progress_metrics
+from pixguard.monitoring.signals import JobSignals
+
+
+def progress_report(batch_id: int, end: dict, latest: dict, rows: int = 10, name: str = "decisions") -> dict:
+    """Shaped like StreamingQueryProgress.json of a Kafka source with two stateful operators."""
+    return {
+        "id": "3f1c9a52-0000-4000-8000-000000000001",
+        "runId": "9d2b7e10-0000-4000-8000-000000000002",
+        "name": name,
+        "timestamp": "2026-11-25T12:00:00.500Z",
+        "batchId": batch_id,
+        "batchDuration": 1450,
+        "numInputRows": rows,
+        "inputRowsPerSecond": 20.0,
+        "processedRowsPerSecond": 6.9,
+        "durationMs": {"addBatch": 1200, "latestOffset": 5, "triggerExecution": 1450},
+        "stateOperators": [
+            {"operatorName": "transformWithStateExec", "numRowsTotal": 40, "memoryUsedBytes": 1000},
+            {"operatorName": "transformWithStateExec", "numRowsTotal": 2, "memoryUsedBytes": 500},
+        ],
+        "sources": [
+            {
+                "description": "KafkaV2[Subscribe[pix.transactions]]",
+                "startOffset": json.dumps({"pix.transactions": {"0": 0, "1": 0}}),
+                "endOffset": json.dumps(end),
+                "latestOffset": json.dumps(latest),
+                "numInputRows": rows,
+            }
+        ],
+        "sink": {"description": "ForeachBatchSink"},
+    }
+
+
+def batch(batch_id: int, consumed: int, quarantined: int = 0, block: int = 0, p99: float = 100.0) -> BatchMetrics:
+    scored = consumed - quarantined
+    return BatchMetrics(
+        batch_id=batch_id,
+        consumed=consumed,
+        scored=scored,
+        quarantined=quarantined,
+        duplicates=0,
+        decisions={"APPROVE": scored - block, "REVIEW": 0, "BLOCK": block},
+        latency_ms=LatencyMs(p50=p99 / 2, p95=p99 * 0.9, p99=p99, max=p99) if scored else None,
+        score_le_counts=tuple([0] * len(SCORE_BUCKETS)),
+        score_sum=0.0,
+        unscored=scored,
+        model_version=None,
+        rules_version="r1",
+        quarantine_reasons={"malformed_json": quarantined} if quarantined else {},
+    )
+
+
+def test_progress_report_to_metrics() -> None:
+    report = progress_report(7, {"pix.transactions": {"0": 100, "1": 90}}, {"pix.transactions": {"0": 130, "1": 95}})
+    metrics = progress_metrics(report)
+    assert metrics.query == "decisions" and metrics.batch_id == 7 and metrics.input_rows == 10
+    assert metrics.timestamp == datetime(2026, 11, 25, 12, 0, 0, 500000, tzinfo=UTC)
+    assert metrics.batch_duration_ms == 1450 and metrics.trigger_execution_ms == 1450
+    assert metrics.state_rows == 42 and metrics.state_memory_bytes == 1500
+    assert metrics.kafka_lag_records == 35  # (130 - 100) + (95 - 90)
+
+
+def test_kafka_lag_is_unknown_without_offsets_and_never_negative() -> None:
+    assert kafka_lag([{"endOffset": None, "latestOffset": None}]) is None
+    assert kafka_lag([{"endOffset": {"t": {"0": 10}}, "latestOffset": {"t": {"0": 8}}}]) == 0
+    # a partition the batch has not read yet is not counted (its start is unknown here)
+    assert kafka_lag([{"endOffset": {"t": {"0": 10}}, "latestOffset": {"t": {"0": 12, "1": 50}}}]) == 2
+
+
+def test_rates_over_the_window_and_the_minimum_rows() -> None:
+    signals = JobSignals(rate_window_s=60, rate_min_rows=20)
+    signals.batch(batch(1, consumed=10, quarantined=1), at=0, model_error=None, rules_error=None)
+    assert signals.values(now=1)["quarantine_rate"] is None  # 10 rows: too few to call it a rate
+    signals.batch(batch(2, consumed=30, quarantined=3, block=2, p99=900), at=30, model_error=None, rules_error=None)
+    values = signals.values(now=31)
+    assert values["quarantine_rate"] == 4 / 40 and values["block_rate"] == 2 / 36
+    assert values["decision_latency_p99_ms"] == 900
+    signals.batch(batch(3, consumed=25, p99=50), at=100, model_error=None, rules_error=None)
+    values = signals.values(now=500)  # batches 1 and 2 left the window; the last batch stays known
+    assert values["quarantine_rate"] == 0.0 and values["decision_latency_p99_ms"] == 50
+
+
+def test_silence_grows_seconds_since_progress_and_idle_counts_as_alive() -> None:
+    signals = JobSignals(rate_window_s=60, rate_min_rows=1)
+    signals.started("decisions", at=100)
+    assert signals.values(now=130)["seconds_since_progress"] == 30
+    signals.idle("decisions", at=140)
+    assert signals.values(now=150)["seconds_since_progress"] == 10
+    signals.terminated("decisions")
+    assert signals.values(now=500)["seconds_since_progress"] is None
+
+
+def test_lag_growth_over_the_window() -> None:
+    signals = JobSignals(rate_window_s=60, rate_min_rows=1)
+    lags = [(0, 10), (30, 40), (60, 80), (90, 150)]
+    for i, (at, lag) in enumerate(lags):
+        signals.progress(progress_metrics(progress_report(i, {"t": {"0": 0}}, {"t": {"0": lag}})), at=at)
+    values = signals.values(now=90)
+    assert values["kafka_lag_records"] == 150
+    assert values["kafka_lag_growth_records"] == 150 - 40  # baseline: the last point at or before 90 - 60
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[AlertEvent] = []
+
+    def send(self, event: AlertEvent) -> None:
+        self.events.append(event)
+
+
+class Broken:
+    def send(self, event: AlertEvent) -> None:
+        raise ConnectionError("broker down")
+
+
+def monitor_with(rules: list[dict], clock: list[float]) -> tuple[JobMonitor, Recorder]:
+    settings = MonitoringSettings(
+        rate_window_s=0, rate_min_rows=1, alerts=[AlertRule.model_validate(r) for r in rules], metrics_port=0
+    )
+    recorder = Recorder()
+    return JobMonitor(settings, "test-job", [Broken(), recorder], clock=lambda: clock[0]), recorder
+
+
+def test_monitor_turns_a_stall_and_a_model_failure_into_one_firing_and_one_resolution_each() -> None:
+    clock = [1000.0]
+    monitor, recorder = monitor_with(
+        [
+            {"name": "no_progress", "metric": "seconds_since_progress", "comparison": ">", "threshold": 60},
+            {"name": "model_reload_failed", "metric": "model_reload_failing", "comparison": ">=", "threshold": 1},
+        ],
+        clock,
+    )
+    monitor.on_started("decisions")
+    steps = [
+        (10, lambda: monitor.on_batch(batch(0, 5), model_error=None)),
+        (10, lambda: monitor.on_batch(batch(1, 5), model_error="model models:/pix/7 refused: no signature")),
+        (30, lambda: None),
+        (30, lambda: None),  # 70 s without a progress event
+        (1, lambda: monitor.on_progress(progress_metrics(progress_report(1, {"t": {"0": 5}}, {"t": {"0": 5}})))),
+        (1, lambda: monitor.on_batch(batch(2, 5), model_error=None)),
+        (30, lambda: None),
+    ]
+    for advance, action in steps:
+        clock[0] += advance
+        action()
+        monitor.evaluate()
+    assert [(e.rule, e.status) for e in recorder.events] == [
+        ("model_reload_failed", "firing"),
+        ("no_progress", "firing"),
+        ("no_progress", "resolved"),
+        ("model_reload_failed", "resolved"),
+    ]
+    assert "models:/pix/7 refused" in recorder.events[0].summary
+    assert monitor.fired_total == {"model_reload_failed": 1, "no_progress": 1}
+
+
+def test_monitor_pairs_a_decided_batch_with_its_progress_report_in_one_row() -> None:
+    clock = [0.0]
+    monitor, _ = monitor_with([], clock)
+    monitor._batch_query = "decisions"  # what observe() records; no DecisionBatch needed here
+    monitor.on_batch(batch(4, consumed=12, quarantined=2))
+    monitor.on_progress(progress_metrics(progress_report(4, {"t": {"0": 12}}, {"t": {"0": 12}}, rows=12)))
+    monitor.on_progress(progress_metrics(progress_report(9, {"t": {"0": 1}}, {"t": {"0": 1}}, name="raw_ingest")))
+    monitor.on_batch(batch(5, consumed=3))  # its progress report never comes
+    rows = monitor.take_rows(include_unreported=True)
+    assert [(r.get("query"), r["batch_id"], r.get("consumed")) for r in rows] == [
+        ("decisions", 4, 12),
+        ("raw_ingest", 9, None),
+        (None, 5, 3),
+    ]
+    assert rows[0]["input_rows"] == 12 and rows[0]["quarantine_reasons"] == {"malformed_json": 2}
