@@ -50,7 +50,8 @@ def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig)
 
 def checked_and_featured(raw: DataFrame, bundle: Bundle, config: StreamingConfig, now: Column) -> DataFrame:
     """Kafka-shaped records (key, value, topic, partition, offset, timestamp) -> the decision input.
-    `now` is the clock event times are checked against: processing time live, ingestion time in a backfill."""
+    `now` (over the parsed columns, e.g. kafka_timestamp) is the clock event times are checked against:
+    processing time live, ingestion time in a backfill."""
     from pyspark.sql import functions as F
 
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
