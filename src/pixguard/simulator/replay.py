@@ -60,10 +60,12 @@ def read_dataset(path: Path) -> pd.DataFrame:
     return frame
 
 
-def retimed(frame: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
-    """Shift every time so the first payment happens at `start`, keeping the gaps between them."""
+def retimed(frame: pd.DataFrame, anchor: pd.Timestamp, first: bool) -> pd.DataFrame:
+    """Shift every time, keeping the gaps between them, so the first payment (replay at the original
+    pace: each is sent when its time comes) or the last one (replay at a rate: all are in the past
+    when sent) happens at `anchor`."""
     times = pd.to_datetime(frame["event_time"], utc=True, errors="coerce", format="ISO8601")
-    shift = start - times.min()
+    shift = anchor - (times.min() if first else times.max())
     out = frame.copy()
     out["event_time"] = times + shift
     if "reported_at" in out.columns:
@@ -81,8 +83,15 @@ def to_json_messages(frame: pd.DataFrame) -> list[bytes]:
     return [json.dumps(record, default=str).encode() for record in fields.to_dict("records")]
 
 
-def first_contract_violation(spark, project_root: Path, config: StreamingConfig, messages: list[bytes]) -> str | None:  # noqa: ANN001
-    """The stream's own parse and contract checks over the messages; the first refusal, described."""
+def first_contract_violation(
+    spark,  # noqa: ANN001
+    project_root: Path,
+    config: StreamingConfig,
+    messages: list[bytes],
+    sent_at: list[pd.Timestamp | None],
+) -> str | None:
+    """The stream's own parse and contract checks over the messages, each judged at the time it will
+    be sent (None: now); the first refusal, described."""
     from pyspark.sql import functions as F
 
     from pixguard.contract import load_transaction_checks
@@ -93,14 +102,17 @@ def first_contract_violation(spark, project_root: Path, config: StreamingConfig,
         with_quarantine_reasons,
     )
 
-    rows = [(None, m, "replay", 0, i, None) for i, m in enumerate(messages)]
+    rows = [
+        (None, m, "replay", 0, i, None if t is None else t.to_pydatetime())
+        for i, (m, t) in enumerate(zip(messages, sent_at, strict=True))
+    ]
     schema = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
     checked = with_quarantine_reasons(
         parse_transactions(spark.createDataFrame(rows, schema)),
         load_transaction_checks(project_root),
         bounds,
-        now=F.current_timestamp(),
+        now=F.coalesce(F.col("kafka_timestamp"), F.current_timestamp()),
     )
     bad = checked.where(F.size(QUARANTINE_REASONS) > 0).orderBy("offset").select("offset", QUARANTINE_REASONS)
     first = bad.first()
@@ -133,10 +145,16 @@ def replay(
     """Publish the file's rows in event-time order: at `rate` per second, or at the original pace
     when rate is None. Unless keep_time, times are shifted so the replay happens now."""
     frame = read_dataset(path)
+    original_pace = rate is None
     if not keep_time:
-        frame = retimed(frame, pd.Timestamp.now(tz="UTC"))
+        frame = retimed(frame, pd.Timestamp.now(tz="UTC"), first=original_pace)
     messages = to_json_messages(frame)
-    problem = first_contract_violation(spark, bundle.project_root, config, messages)
+    if original_pace and not keep_time:
+        sent_at = list(pd.to_datetime(frame["event_time"], utc=True, errors="coerce", format="ISO8601"))
+        sent_at = [None if pd.isna(t) else t for t in sent_at]
+    else:
+        sent_at = [None] * len(messages)
+    problem = first_contract_violation(spark, bundle.project_root, config, messages, sent_at)
     if problem:
         raise ReplayError(f"{path}: {problem}; nothing was sent")
     times = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
