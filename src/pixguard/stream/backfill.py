@@ -4,7 +4,8 @@ exactly as the stream serves them before the first model is trained.
 The history is read as a stream from Delta `transactions_truth` in one availableNow batch: the
 stateful operators order each key's rows by event time within a batch, so one batch gives every
 transaction the history strictly before it, and no row can be late for the watermark. Decisions
-go to Delta only (nothing is published to Kafka), with their own checkpoint."""
+go to Delta only (nothing is published to Kafka), with their own checkpoint. A backfill replaces
+the previous one: its checkpoint and the decisions it wrote (same source topic) are removed first."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def backfill_decisions(
 ) -> DecisionBatch:
     from pyspark.sql import functions as F
 
+    checkpoint = bundle.target.checkpoint_path(BACKFILL_QUERY)
+    _forget_previous_backfill(spark, bundle.target.table_path(config.tables.decisions), checkpoint, source_topic)
     history = spark.readStream.format("delta").load(bundle.target.table_path(config.tables.transactions_truth))
     arrival = F.timestamp_millis(F.unix_millis("event_time") + INGESTION_DELAY_MS)
     kafka_shaped = history.select(
@@ -39,7 +42,6 @@ def backfill_decisions(
         arrival.alias("timestamp"),
     )
     decision_input = checked_and_featured(kafka_shaped, bundle, config, now=F.col("kafka_timestamp"))
-    checkpoint = bundle.target.checkpoint_path(BACKFILL_QUERY)
     app_id: dict[str, str] = {}
 
     def txn_app_id() -> str:
@@ -57,3 +59,13 @@ def backfill_decisions(
     )
     query.awaitTermination()
     return writer
+
+
+def _forget_previous_backfill(spark: SparkSession, decisions_path: str, checkpoint: str, source_topic: str) -> None:
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    jvm_path = spark._jvm.org.apache.hadoop.fs.Path(checkpoint)
+    jvm_path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(jvm_path, True)
+    if DeltaTable.isDeltaTable(spark, decisions_path):
+        DeltaTable.forPath(spark, decisions_path).delete(F.col("topic") == source_topic)
