@@ -20,7 +20,7 @@ from pixguard.simulator.population import generate_population
 from pixguard.simulator.reports import report_message
 from pixguard.simulator.settings import SimulatorConfig
 
-SLICE = 2_000  # messages sent per pacing step
+PACING_STEP_S = 0.02  # event time and send time differ by at most about this much (when keeping up)
 LIVE_STREAM = 1  # end_to_end_id salt stream of live traffic (history uses 0)
 
 
@@ -93,12 +93,13 @@ def simulate_live(
         pending.append(due)
         messages, keys = to_messages(batch), message_keys(batch)
         offsets = ((batch["event_time"] - started).dt.total_seconds()).to_numpy()
-        for begin in range(0, len(messages), SLICE):
-            wait = offsets[min(begin + SLICE, len(messages)) - 1] - (time.monotonic() - clock_start)
+        step = max(1, min(5_000, int(rate * PACING_STEP_S)))
+        for begin in range(0, len(messages), step):
+            wait = offsets[min(begin + step, len(messages)) - 1] - (time.monotonic() - clock_start)
             if wait > 0:
                 time.sleep(wait)
-            transactions.send(zip(keys[begin : begin + SLICE], messages[begin : begin + SLICE], strict=True))
-            sent = min(SLICE, len(messages) - begin)
+            transactions.send(zip(keys[begin : begin + step], messages[begin : begin + step], strict=True))
+            sent = min(step, len(messages) - begin)
             summary.sent += sent
             bar.update(sent)
             summary.reports_sent += _send_due_reports(reports, pending)
