@@ -1,0 +1,37 @@
+"""Label maturity and the train | gap | test split on event time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pixguard.model.settings import TrainingSettings
+from pixguard.model.training_set import GAP, IMMATURE, TEST, TRAIN, split_of, split_windows
+
+AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def test_windows_end_at_the_maturity_horizon_and_leave_a_gap() -> None:
+    w = split_windows(AS_OF, TrainingSettings(label_maturity_days=10, test_days=5, gap_days=1))
+    assert w.horizon == AS_OF - timedelta(days=10)
+    assert w.test_start == AS_OF - timedelta(days=15)
+    assert w.train_end == AS_OF - timedelta(days=16)
+    assert w.train_start is None
+
+
+def test_no_transaction_after_the_maturity_horizon_is_used() -> None:
+    w = split_windows(AS_OF, TrainingSettings(label_maturity_days=10, test_days=5, gap_days=1))
+    assert split_of(w.horizon, w) == IMMATURE  # the horizon itself is excluded
+    assert split_of(AS_OF - timedelta(days=3), w) == IMMATURE
+    assert split_of(w.horizon - timedelta(seconds=1), w) == TEST
+    assert split_of(w.test_start, w) == TEST
+    assert split_of(w.test_start - timedelta(seconds=1), w) == GAP
+    assert split_of(w.train_end, w) == GAP
+    assert split_of(w.train_end - timedelta(seconds=1), w) == TRAIN
+    assert split_of(datetime(2020, 1, 1, tzinfo=UTC), w) == TRAIN
+
+
+def test_a_bounded_training_window_drops_older_rows() -> None:
+    w = split_windows(AS_OF, TrainingSettings(label_maturity_days=7, test_days=3, gap_days=0, train_days=14))
+    assert w.train_end == w.test_start  # no gap
+    assert split_of(w.train_start, w) == TRAIN
+    assert split_of(w.train_start - timedelta(seconds=1), w) == "before_train"
