@@ -93,3 +93,26 @@ def test_the_status_view_reads_a_scrape() -> None:
     assert "APPROVE 5" in text and "quarantined 2" in text
     assert "model   7, rules 2026.11.1+ab12" in text
     assert "alerts  [warning] latency_high" in text
+
+
+def test_dashboard_and_scrape_config_name_only_what_the_endpoint_serves() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    monitor = started_monitor()
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{monitor.port}/metrics", timeout=10).read().decode()
+    finally:
+        monitor.endpoint.stop()
+    served = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    dashboard = json.loads((root / "ops" / "grafana" / "pixguard-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    named = {name for expr in exprs for name in re.findall(r"pixguard_\w+", expr)}
+    assert named and named <= served, sorted(named - served)
+    scrape_config = yaml.safe_load((root / "ops" / "prometheus" / "prometheus.yml").read_text())
+    job = scrape_config["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["127.0.0.1:9108"]
