@@ -95,18 +95,21 @@ def simulate_window(
     ids: IdSequence,
     rng: np.random.Generator,
 ) -> SimulatedTraffic:
-    frauds, new_keys = [], []
+    frauds, scenario_names, new_keys = [], [], []
     for name, share in config.scenarios.items():
         scenario = SCENARIOS[name]
         incidents = int(round(share * n_transactions / scenario.mean_length))
         if incidents:
             built = scenario.build(population, incidents, start, end, rng)
-            frauds.append(built.payments.assign(scenario=name, is_fraud=True))
+            frauds.append(built.payments)
+            scenario_names.append(np.full(len(built.payments), name, dtype=object))
             new_keys.append(built.new_keys)
     n_fraud = sum(len(f) for f in frauds)
-    legit = legitimate_payments(population, start, end, max(n_transactions - n_fraud, 0), rng)
-    legit = legit.assign(scenario=None, is_fraud=False, incident=-1)
+    legit = legitimate_payments(population, start, end, max(n_transactions - n_fraud, 0), rng).assign(incident=-1)
+    # Truth columns are joined as arrays: concatenating an all-null object column costs a check per row.
     transactions = pd.concat([legit, *frauds], ignore_index=True)
+    transactions["scenario"] = np.concatenate([np.full(len(legit), None, dtype=object), *scenario_names])
+    transactions["is_fraud"] = np.arange(len(transactions)) >= len(legit)
     transactions = transactions[(transactions["event_time"] >= start) & (transactions["event_time"] < end)]
     transactions = transactions.sort_values("event_time", kind="stable").reset_index(drop=True)
     transactions.insert(

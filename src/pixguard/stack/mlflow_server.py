@@ -3,6 +3,7 @@ served through the server (clients upload over HTTP, as they would to a remote s
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,10 @@ class MlflowServer:
             "--artifacts-destination", str(store / "artifacts"),
             "--host", self.host, "--port", str(self.port), "--workers", "1",
         ]  # fmt: skip
-        self.process.start(command, cwd=store)
+        # MLflow 3 also starts a pool of job consumers (for its GenAI features) with the server:
+        # about 8 processes and 2 GB that a fraud model registry never uses.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        self.process.start(command, env=env, cwd=store)
         self.process.wait_until(self.is_ready, timeout_s, f"tracking server on {self.tracking_uri}")
 
     def is_ready(self) -> bool:
