@@ -1,4 +1,4 @@
-"""Logging a trained FraudModel to MLflow and registering it (issue 5 builds training around this)."""
+"""Logging a trained FraudModel to MLflow and registering it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,27 @@ class RegisteredModel:
     run_id: str
 
 
+def log_model_in_run(
+    booster: Any, example: pd.DataFrame, registered_name: str, feature_names: list[str] | None = None
+) -> str:
+    """Inside an active run: the pyfunc with its signature and input example; returns the version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    model = FraudModel(booster, feature_names or list(example.columns))
+    sample = example.head(20)
+    signature = infer_signature(sample, model.predict(None, sample), params={"top_features": TOP_FEATURES})
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=model,
+        signature=signature,
+        input_example=sample.head(3),
+        registered_model_name=registered_name,
+        pip_requirements=MODEL_REQUIREMENTS,
+    )
+    return str(info.registered_model_version)
+
+
 def log_fraud_model(
     booster: Any,
     example: pd.DataFrame,
@@ -31,14 +52,11 @@ def log_fraud_model(
     tags: dict[str, str] | None = None,
     feature_names: list[str] | None = None,
 ) -> RegisteredModel:
+    """A run of its own holding only the model (tests, tools); training logs through log_model_in_run."""
     import mlflow
-    from mlflow.models import infer_signature
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
-    model = FraudModel(booster, feature_names or list(example.columns))
-    sample = example.head(20)
-    signature = infer_signature(sample, model.predict(None, sample), params={"top_features": TOP_FEATURES})
     with mlflow.start_run() as run:
         if params:
             mlflow.log_params(params)
@@ -46,13 +64,5 @@ def log_fraud_model(
             mlflow.log_metrics(metrics)
         if tags:
             mlflow.set_tags(tags)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=model,
-            signature=signature,
-            input_example=sample.head(3),
-            registered_model_name=registered_name,
-            pip_requirements=MODEL_REQUIREMENTS,
-            code_paths=None,
-        )
-    return RegisteredModel(registered_name, str(info.registered_model_version), run.info.run_id)
+        version = log_model_in_run(booster, example, registered_name, feature_names)
+    return RegisteredModel(registered_name, version, run.info.run_id)

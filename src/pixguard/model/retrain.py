@@ -1,0 +1,266 @@
+"""The retraining job: snapshot -> training set -> quality gate -> LightGBM -> MLflow -> challenger ->
+promotion policy. `jobs/retrain.py` and `pixguard model train` call `run_retrain`; `make demo` calls
+`bootstrap_champion` to have a champion before the stream starts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pixguard.features.model_input import MODEL_FEATURES
+from pixguard.model import registry
+from pixguard.model.fraud_model import FraudModel
+from pixguard.model.gate import TrainingSetRejected, check_training_set, describe
+from pixguard.model.metrics import evaluate_scores
+from pixguard.model.plots import write_plots
+from pixguard.model.publish import log_model_in_run
+from pixguard.model.settings import (
+    TRAINING_SUITE,
+    PromotionPolicy,
+    TrainingSettings,
+    load_promotion_policy,
+    load_training_settings,
+)
+from pixguard.model.train import lightgbm_params, train_booster
+from pixguard.model.training_set import (
+    AMOUNT,
+    LABEL,
+    RULES_BASELINE,
+    SPLIT,
+    TEST,
+    TRAIN,
+    SplitWindows,
+    default_as_of,
+    read_snapshot,
+    split_windows,
+    training_frame,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from pixguard.config import Bundle, StreamingConfig
+
+log = logging.getLogger("pixguard.model")
+
+
+class NotEnoughLabels(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    run_id: str
+    version: str
+    windows: SplitWindows
+    data_versions: dict[str, str]
+    train_rows: int
+    test_rows: int
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    promotion: registry.PromotionResult | None
+
+    def summary(self) -> str:
+        m, b = self.metrics, self.baseline_metrics
+        verdict = (
+            "not checked"
+            if self.promotion is None
+            else ("promoted to champion" if self.promotion.promoted else "stays challenger")
+        )
+        reason = f" ({self.promotion.decision.reason})" if self.promotion else ""
+        return (
+            f"version {self.version} (run {self.run_id}): {self.train_rows} train / {self.test_rows} test rows, "
+            f"test {self.windows.test_start:%Y-%m-%d %H:%M} .. {self.windows.horizon:%Y-%m-%d %H:%M} UTC; "
+            f"average precision {m['average_precision']:.4f} (rules only {b['average_precision']:.4f}), "
+            f"ROC AUC {m['roc_auc']:.4f}, precision@1% {m['precision_at_1pct']:.3f}, "
+            f"recall@1% {m['recall_at_1pct']:.3f}; {verdict}{reason}"
+        )
+
+
+def _flat_settings(settings: TrainingSettings) -> dict[str, Any]:
+    flat = settings.model_dump(exclude={"lightgbm"})
+    flat |= {f"lightgbm.{k}": v for k, v in settings.lightgbm.model_dump().items()}
+    return {k: str(v) for k, v in flat.items()}
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def run_retrain(
+    spark: SparkSession,
+    bundle: Bundle,
+    config: StreamingConfig,
+    settings: TrainingSettings,
+    policy: PromotionPolicy,
+    run_at: datetime | None = None,
+    as_of: datetime | None = None,
+    apply_policy: bool = True,
+) -> RetrainResult:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    run_at = run_at or datetime.now(UTC)
+    tracking_uri = bundle.target.mlflow.tracking_uri
+    name = bundle.target.mlflow.registered_model
+    snapshot = read_snapshot(spark, bundle, config)
+    windows = split_windows(as_of or default_as_of(snapshot.decisions, snapshot.labels), settings)
+    used = (
+        training_frame(snapshot.decisions, snapshot.labels, windows, run_at)
+        .where(F.col(SPLIT).isin(TRAIN, TEST))
+        .persist()
+    )
+    folder = bundle.state_dir / "model" / "runs" / _stamp(run_at)
+    data_versions = snapshot.as_params()
+    window_id = (
+        f"{windows.test_start.isoformat()}..{windows.horizon.isoformat()} "
+        f"decisions@v{snapshot.decisions_version} fraud_labels@v{snapshot.labels_version}"
+    )
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(settings.experiment)
+    try:
+        with mlflow.start_run(run_name=f"retrain-{_stamp(run_at)}") as run:
+            mlflow.log_params(data_versions | windows.as_params() | _flat_settings(settings))
+            mlflow.set_tags(
+                {k: v for k, v in data_versions.items() if k.endswith("version")} | {"registered_model": name}
+            )
+            began = time.monotonic()
+            _gate(used, bundle.project_root / TRAINING_SUITE, folder / "training_set_quality.json")
+            log.warning("training set passed its quality gate in %.1f s", time.monotonic() - began)
+            data = used.select(*MODEL_FEATURES, LABEL, RULES_BASELINE, SPLIT).toPandas()
+            train, test = data[data[SPLIT] == TRAIN], data[data[SPLIT] == TEST]
+            _enough_labels(train, test, settings)
+            log.warning("training set: %d train / %d test rows read", len(train), len(test))
+            booster = train_booster(train, train[LABEL], settings.lightgbm)
+            mlflow.log_params(
+                {"scale_pos_weight": lightgbm_params(train[LABEL].to_numpy(), settings.lightgbm)["scale_pos_weight"]}
+            )
+            scores = FraudModel(booster).predict(None, test[MODEL_FEATURES])["score"].to_numpy()
+            budgets, review = settings.alert_budgets, config.scoring.review_threshold
+            metrics = evaluate_scores(test[LABEL], scores, test[AMOUNT], budgets, review)
+            baseline = evaluate_scores(test[LABEL], test[RULES_BASELINE], test[AMOUNT], budgets)
+            mlflow.log_metrics(
+                metrics
+                | {f"rules_baseline_{k}": v for k, v in baseline.items()}
+                | {"train_rows": len(train), "train_frauds": int(train[LABEL].sum())}
+            )
+            importance = dict(zip(MODEL_FEATURES, booster.feature_importance("gain").tolist(), strict=True))
+            curves = {"model": scores, "rules only": test[RULES_BASELINE].to_numpy(dtype=float)}
+            for path in write_plots(folder / "plots", test[LABEL].to_numpy(dtype=int), curves, importance):
+                mlflow.log_artifact(str(path), artifact_path="plots")
+            registry.log_test_set(test, window_id, folder)
+            version = log_model_in_run(booster, test[MODEL_FEATURES].head(20), name)
+    finally:
+        used.unpersist()
+    client = registry._client(tracking_uri)
+    registry.move_alias(
+        client, name, registry.CHALLENGER, version, f"trained by run {run.info.run_id}", kind="register"
+    )
+    promotion = None
+    if apply_policy:
+        promotion = registry.promote(tracking_uri, name, version, policy, review, budgets)
+    return RetrainResult(
+        run_id=run.info.run_id,
+        version=version,
+        windows=windows,
+        data_versions=data_versions,
+        train_rows=len(train),
+        test_rows=len(test),
+        metrics=metrics,
+        baseline_metrics=baseline,
+        promotion=promotion,
+    )
+
+
+def _gate(df: Any, suite: Path, report_path: Path) -> None:
+    """Stops the run on a failing gate; the report goes to the state folder and to the run."""
+    import mlflow
+
+    try:
+        check_training_set(df, suite, report_path)
+    except TrainingSetRejected as rejected:
+        mlflow.log_artifact(str(rejected.report_path), artifact_path="quality")
+        mlflow.set_tags(
+            {"quality_gate": "failed", "quality_gate_failed": "; ".join(describe(o) for o in rejected.failed)[:4000]}
+        )
+        raise
+    mlflow.log_artifact(str(report_path), artifact_path="quality")
+    mlflow.set_tag("quality_gate", "passed")
+
+
+def _enough_labels(train: pd.DataFrame, test: pd.DataFrame, settings: TrainingSettings) -> None:
+    for split, rows in ((TRAIN, train), (TEST, test)):
+        frauds = int(np.asarray(rows[LABEL]).sum())
+        if frauds < settings.min_train_frauds:
+            raise NotEnoughLabels(
+                f"{split} window holds {frauds} labelled frauds in {len(rows)} rows; "
+                f"at least {settings.min_train_frauds} are needed (model_registry/training.yaml: min_train_frauds)"
+            )
+
+
+def bootstrap_champion(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> RetrainResult | None:
+    """`make demo`: train on the history and make it champion. None when a champion exists already.
+    If the policy refuses the first model, it is still made champion, as a recorded forced move."""
+    name = bundle.target.mlflow.registered_model
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if registry.alias_version(registry._client(bundle.target.mlflow.tracking_uri), name, registry.CHAMPION):
+            return None
+    except MlflowException:
+        pass  # no registered model yet
+    settings = load_training_settings(bundle.project_root)
+    policy = load_promotion_policy(bundle.project_root)
+    result = run_retrain(spark, bundle, config, settings, policy)
+    if result.promotion is not None and not result.promotion.promoted:
+        forced = registry.promote(
+            bundle.target.mlflow.tracking_uri,
+            name,
+            result.version,
+            policy,
+            config.scoring.review_threshold,
+            settings.alert_budgets,
+            force=True,
+            reason="bootstrap: first champion for the demo",
+        )
+        result = RetrainResult(**{**result.__dict__, "promotion": forced})
+    return result
+
+
+# ------------------------------------------------------------------ entry point (jobs/retrain.py)
+
+
+def retrain_entry(argv: list[str] | None = None) -> int:
+    from pixguard.config import load_bundle, load_streaming_config
+    from pixguard.spark import build_spark_session
+
+    parser = argparse.ArgumentParser(description="Retrain the fraud model and apply the promotion policy")
+    parser.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default)")
+    parser.add_argument("--config", default=None, help="streaming config file (default: conf/streaming_config.yaml)")
+    parser.add_argument("--no-promote", action="store_true", help="register the challenger only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bundle = load_bundle(target=args.target)
+    config = load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
+    settings = load_training_settings(bundle.project_root)
+    policy = load_promotion_policy(bundle.project_root)
+    spark = build_spark_session(bundle, "retrain")
+    try:
+        result = run_retrain(spark, bundle, config, settings, policy, apply_policy=not args.no_promote)
+    except TrainingSetRejected as rejected:
+        print(f"{rejected}\nreport: {rejected.report_path}", file=sys.stderr)
+        return 3
+    except NotEnoughLabels as exc:
+        print(f"not trained: {exc}", file=sys.stderr)
+        return 3
+    print(result.summary())
+    return 0
