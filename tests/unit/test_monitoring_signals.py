@@ -14,7 +14,9 @@ from pixguard.monitoring.progress import kafka_lag, progress_metrics
 from pixguard.monitoring.signals import JobSignals
 
 
-def progress_report(batch_id: int, end: dict, latest: dict, rows: int = 10, name: str = "decisions") -> dict:
+def progress_report(
+    batch_id: int, end: dict, latest: dict, rows: int = 10, name: str = "decisions", start: dict | None = None
+) -> dict:
     """Shaped like StreamingQueryProgress.json of a Kafka source with two stateful operators."""
     return {
         "id": "3f1c9a52-0000-4000-8000-000000000001",
@@ -34,7 +36,7 @@ def progress_report(batch_id: int, end: dict, latest: dict, rows: int = 10, name
         "sources": [
             {
                 "description": "KafkaV2[Subscribe[pix.transactions]]",
-                "startOffset": json.dumps({"pix.transactions": {"0": 0, "1": 0}}),
+                "startOffset": json.dumps(start) if start is not None else None,
                 "endOffset": json.dumps(end),
                 "latestOffset": json.dumps(latest),
                 "numInputRows": rows,
@@ -71,6 +73,16 @@ def test_progress_report_to_metrics() -> None:
     assert metrics.batch_duration_ms == 1450 and metrics.trigger_execution_ms == 1450
     assert metrics.state_rows == 42 and metrics.state_memory_bytes == 1500
     assert metrics.kafka_lag_records == 35  # (130 - 100) + (95 - 90)
+
+
+def test_input_rows_are_the_records_read_not_spark_rows_of_every_scan() -> None:
+    start, end = {"pix.transactions": {"0": 100, "1": 90}}, {"pix.transactions": {"0": 130, "1": 95}}
+    # the decision query scans its topic twice (valid and quarantined branches): Spark says 70 for 35 records
+    metrics = progress_metrics(progress_report(8, end, end, rows=70, start=start))
+    assert metrics.input_rows == 35
+    assert metrics.input_rows_per_second == 10.0 and metrics.processed_rows_per_second == 6.9 / 2
+    first_batch = progress_metrics(progress_report(0, end, end, rows=70, start=None))
+    assert first_batch.input_rows == 70  # no start offsets: Spark's count is all there is
 
 
 def test_kafka_lag_is_unknown_without_offsets_and_never_negative() -> None:

@@ -60,6 +60,7 @@ class JobMonitor:
         self._listener: MetricsListener | None = None
         self._spark: SparkSession | None = None
         self._store_path: str | None = None
+        self._hooks: list[tuple[DecisionBatch, Callable[..., None]]] = []
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class JobMonitor:
 
         with self._lock:
             self._batch_query = query
+            self._hooks.append((writer, hook))
         writer.observers.append(hook)
 
     # -- readings -------------------------------------------------------------------------------
@@ -167,6 +169,10 @@ class JobMonitor:
         self._spark, self._store_path = spark, store_path
         self._listener = MetricsListener(self)
         spark.streams.addListener(self._listener)
+        running = {str(q.id): q.name or str(q.id) for q in spark.streams.active}
+        self._listener.already_running(running)
+        for name in running.values():
+            self.on_started(name)
         host, port = self.settings.metrics_host, self.settings.metrics_port
         try:
             self.endpoint = MetricsEndpoint(self.view, host, port)
@@ -215,7 +221,9 @@ class JobMonitor:
 
     def stop(self, queries: Iterable[str] = ()) -> None:
         """Stop the timers and the endpoint; write what is left. `queries`: names whose termination
-        events should be received first, so their last progress reports are in the table."""
+        events should be received first, so their last progress reports are in the table. Idempotent."""
+        if self._stop.is_set():
+            return
         if queries:
             self.await_terminated(queries)
         self._stop.set()
@@ -225,6 +233,8 @@ class JobMonitor:
             self.evaluate()
             self.flush(include_unreported=True)
         finally:
+            for writer, hook in self._hooks:
+                writer.observers.remove(hook)
             if self._spark is not None and self._listener is not None:
                 self._spark.streams.removeListener(self._listener)
             if self.endpoint is not None:

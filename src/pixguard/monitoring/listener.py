@@ -36,6 +36,10 @@ class MetricsListener(StreamingQueryListener):
         self.monitor = monitor
         self._names: dict[str, str] = {}  # query id -> name: idle and terminated events carry only the id
 
+    def already_running(self, queries: dict[str, str]) -> None:
+        """Queries started before the listener was added (id -> name): their started event was missed."""
+        self._names.update(queries)
+
     def _name(self, query_id: object) -> str:
         return self._names.get(str(query_id), str(query_id))
 
