@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 export PIXGUARD_PROJECT_ROOT := $(CURDIR)
 
-.PHONY: install system-deps test test-unit test-integration demo up down status lint bench clean
+.PHONY: install system-deps browser-deps test test-unit test-integration demo up down status lint bench clean
 
 # Everything a fresh machine needs, from the project's own files: Java for Spark and Kafka
 # (Debian package if missing), then the locked Python set into .venv (uv, from PyPI).
@@ -14,6 +14,11 @@ system-deps:
 	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 (Spark and Kafka need it)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+
+# Headless Chromium for the Airflow UI test (driven over the DevTools protocol, no driver needed).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium (the Airflow UI test drives it headless)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +29,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 install: system-deps $(VENV)/.installed
 
-test: install
+test: install browser-deps
 	$(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest tests/unit
 
-test-integration: install
+test-integration: install browser-deps
 	$(PY) -m pytest -m integration
 
 demo: install

@@ -322,6 +322,21 @@ class MonitoringSettings(_Model):
         return self.webhook_url
 
 
+class OrchestrationSettings(_Model):
+    """What Airflow needs to run the stream and keep the tables (pixguard.supervisor, pixguard.maintenance).
+    Schedules, retries and timeouts stay in bundle.yaml."""
+
+    supervisor_poll_interval_s: float = Field(default=5.0, gt=0)
+    stall_timeout_s: float = Field(default=300.0, gt=0)  # no committed batch for this long while input waits
+    stop_timeout_s: float = Field(default=30.0, gt=0)  # SIGTERM, then SIGKILL of the job's process group
+    alert_after_failures: int = Field(default=2, ge=1)  # consecutive deaths/stalls before an ops alert
+    max_consecutive_failures: int = Field(default=5, ge=1)  # then the supervisor gives up (the task fails)
+    vacuum_retention_hours: int = Field(default=168, ge=0)  # below Delta's 168 h check, Delta refuses: intended
+    zorder_by: dict[str, list[str]] = Field(
+        default_factory=lambda: {"decisions": ["payer_document", "event_time"], "transactions_raw": ["timestamp"]}
+    )
+
+
 class StreamingConfig(_Model):
     topics: Topics
     source: SourceSettings = SourceSettings()
@@ -331,6 +346,7 @@ class StreamingConfig(_Model):
     scoring: ScoringSettings = ScoringSettings()
     rules: RulesSettings = RulesSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    orchestration: OrchestrationSettings = OrchestrationSettings()
 
 
 # ---------------------------------------------------------------- loading

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pixguard.config import Bundle, load_bundle
 from pixguard.spark import spark_conf
@@ -45,7 +45,12 @@ def spark_submit_spec(bundle: Bundle, job_name: str, extra_args: list[str] | Non
 
 def default_args(bundle: Bundle, job_name: str) -> dict:
     job = bundle.job(job_name)
-    args: dict = {"owner": "data-platform", "retries": job.retries, "retry_delay": timedelta(seconds=job.retry_delay_s)}
+    args: dict = {
+        "owner": "data-platform",
+        "retries": job.retries,
+        "retry_delay": timedelta(seconds=job.retry_delay_s),
+        "on_failure_callback": alert_task_failure,
+    }
     if job.timeout_s:
         args["execution_timeout"] = timedelta(seconds=job.timeout_s)
     return args
@@ -54,3 +59,52 @@ def default_args(bundle: Bundle, job_name: str) -> dict:
 def bundle_for_dags() -> Bundle:
     """DAG files read the bundle with the target and state folder Airflow was started with."""
     return load_bundle()
+
+
+def task_failure_event(dag_id: str, task_id: str, run_id: str, try_number: int, error: str, job: str):  # noqa: ANN201
+    """The ops alert for a failed Airflow task, shaped like the stream monitoring's alert events."""
+    from pixguard.monitoring.alerts import AlertEvent
+
+    now = datetime.now(UTC)
+    return AlertEvent(
+        alert_id=f"airflow-{dag_id}-{task_id}-{run_id}-{try_number}",
+        rule="airflow_task_failed",
+        status="firing",
+        severity="critical",
+        metric="task_failures",
+        comparison=">=",
+        threshold=1.0,
+        value=1.0,
+        started_at=now,
+        at=now,
+        job=job,
+        summary=f"Airflow task {dag_id}.{task_id} failed (run {run_id}, try {try_number}): {error}"[:1000],
+    )
+
+
+def send_ops_alerts(bundle: Bundle, events: list) -> None:
+    """Through the same sinks as the stream's monitoring: Kafka topics.ops_alerts and the log."""
+    from pixguard.config import load_streaming_config
+    from pixguard.monitoring.alert_sinks import KafkaAlertSink, LogAlertSink, dispatch
+
+    topic = load_streaming_config(bundle.project_root).topics.ops_alerts.name
+    dispatch(events, [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, topic)])
+
+
+def alert_task_failure(context: dict) -> None:
+    """Airflow `on_failure_callback` of every pixguard task."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "unknown")
+    task_id = getattr(ti, "task_id", "unknown")
+    run_id = getattr(ti, "run_id", None) or str(context.get("run_id", "unknown"))
+    error = context.get("exception")
+    bundle = bundle_for_dags()
+    event = task_failure_event(
+        dag_id,
+        task_id,
+        run_id,
+        int(getattr(ti, "try_number", 0) or 0),
+        f"{type(error).__name__}: {error}",
+        f"{bundle.name}-airflow",
+    )
+    send_ops_alerts(bundle, [event])

@@ -1,0 +1,44 @@
+"""Daily Delta maintenance of `decisions` and `transactions_raw`: compaction (ZORDER BY), VACUUM with a
+retention safe for running streams, Great Expectations validation, then a summary of files and bytes.
+
+Thin by design: each step is `jobs/maintenance.py --step ...` (pixguard.maintenance)."""
+
+from datetime import datetime
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG, task
+
+from pixguard.maintenance import STEPS
+from pixguard.orchestration import bundle_for_dags, default_args, spark_submit_spec
+
+JOB = "compaction"
+bundle = bundle_for_dags()
+
+with DAG(
+    dag_id="pix_delta_maintenance",
+    description=bundle.job(JOB).description,
+    schedule=bundle.job(JOB).schedule,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(bundle, JOB),
+    tags=["pixguard", "spark", "delta"],
+) as dag:
+    steps = [
+        SparkSubmitOperator(
+            task_id=step,
+            **spark_submit_spec(bundle, JOB, extra_args=["--step", step, "--run-id", "{{ run_id }}"]).operator_kwargs(),
+        )
+        for step in STEPS
+    ]
+
+    @task
+    def summarize(run_id: str | None = None) -> dict:
+        from pixguard.maintenance import summarize as summary_of
+
+        return summary_of(bundle, run_id or "manual")
+
+    steps[0] >> steps[1] >> steps[2] >> summarize()
+
+if __name__ == "__main__":
+    dag.test()

@@ -1,0 +1,56 @@
+"""The one operator pixguard adds to Airflow: the Spark provider's SparkSubmitOperator, supervised.
+
+It builds the spark-submit command exactly as the provider does (connection, Spark conf, name and
+arguments from the bundle), then hands it to `pixguard.supervisor`, which keeps one instance of the
+streaming job running: restarts it from its checkpoint when it dies or stalls, and alerts after
+repeated failures. Imported by DAG files only (it imports Airflow)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+
+class SupervisedSparkSubmitOperator(SparkSubmitOperator):
+    """Run params: `supervise_for_s` (None: until stopped) and `streaming_config` (a config file path)."""
+
+    def execute(self, context: Any) -> dict:
+        from pixguard.config import load_streaming_config
+        from pixguard.orchestration import bundle_for_dags
+        from pixguard.supervisor import supervise_streaming
+
+        params = context.get("params") or {}
+        config_file = params.get("streaming_config")
+        if config_file:
+            self.application_args = [*(self.application_args or []), "--config", str(config_file)]
+        hook = self._get_hook()
+        command = hook._build_spark_submit_command(self.application)
+        env = {**os.environ, **{k: str(v) for k, v in (hook._env or {}).items()}}
+        bundle = bundle_for_dags()
+        config = load_streaming_config(bundle.project_root, path=None if not config_file else _path(config_file))
+        run_for = params.get("supervise_for_s")
+        report = supervise_streaming(bundle, config, command, env, None if run_for in (None, "") else float(run_for))
+        self.log.info(report.summary())
+        return {
+            "restarts": report.restarts,
+            "deaths": report.deaths,
+            "stalls": report.stalls,
+            "alerts": len(report.alerts),
+            "adopted": report.adopted,
+            "stopped_by": report.stopped_by,
+        }
+
+    def on_kill(self) -> None:
+        """The task is being killed (marked failed, or timed out): stop the job it supervises."""
+        from pixguard.orchestration import bundle_for_dags
+        from pixguard.supervisor import JobSlot
+
+        JobSlot.for_bundle(bundle_for_dags()).process.stop(timeout_s=30)
+
+
+def _path(value: str):  # noqa: ANN202
+    from pathlib import Path
+
+    return Path(value)

@@ -1,0 +1,372 @@
+"""Supervision of the streaming job, as Airflow's `pix_streaming` runs it (and testable without Airflow).
+
+- One instance only: the supervisor holds an exclusive `flock` on a lock file keyed by the job's
+  checkpoint, and the job's pid (with its start time) is recorded next to it. A retried Airflow task
+  whose previous attempt left the job running adopts that job instead of starting a second one; a
+  second supervisor on the same checkpoint is refused while the first one lives.
+- Dead: the recorded process is gone. Stalled: no batch committed to the `decisions` checkpoint for
+  `stall_timeout_s` while records wait in Kafka (a stream without input is idle, not stalled).
+- Either way the job's whole process group is stopped and the job is started again: Spark resumes
+  from its checkpoint. After `alert_after_failures` consecutive failures an alert goes to the same
+  sinks as the stream's monitoring; after `max_consecutive_failures` the supervisor gives up.
+- A stop request (a file next to the lock, `request_stop`) ends supervision and stops the job gracefully.
+
+Checkpoints are read through the local filesystem: the Airflow worker must see `checkpoint_root`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pixguard.stack.processes import ManagedProcess, group_members
+
+if TYPE_CHECKING:
+    from pixguard.config import Bundle, OrchestrationSettings, StreamingConfig
+
+log = logging.getLogger("pixguard.supervisor")
+
+STREAM_QUERY = "decisions"  # pixguard.stream.job.DECISIONS_QUERY: the query whose progress matters
+
+
+class AlreadySupervised(RuntimeError):
+    pass
+
+
+class SupervisorGaveUp(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------ progress, read from the checkpoint
+
+
+@dataclass(frozen=True)
+class Progress:
+    last_commit_at: float | None  # epoch seconds of the newest committed batch, None before the first
+    pending_records: int  # records in Kafka after the last committed offsets
+
+
+def _batch_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def committed_offsets(checkpoint: Path) -> tuple[float | None, dict[str, dict[int, int]]]:
+    """Time of the newest commit and, per topic and partition, the next offset that batch left to read."""
+    commits = _batch_files(checkpoint / "commits")
+    if not commits:
+        return None, {}
+    newest = commits[-1]
+    offsets: dict[str, dict[int, int]] = {}
+    offsets_file = checkpoint / "offsets" / newest.name
+    if offsets_file.is_file():
+        # Line 1: version, line 2: batch metadata, then one JSON object per source.
+        for line in offsets_file.read_text().splitlines()[2:]:
+            with contextlib.suppress(ValueError):
+                source = json.loads(line)
+                if isinstance(source, dict):
+                    for topic, partitions in source.items():
+                        offsets[topic] = {int(p): int(o) for p, o in partitions.items()}
+    return newest.stat().st_mtime, offsets
+
+
+def pending_records(end_offsets: dict[int, tuple[int, int]], committed: dict[int, int] | None) -> int:
+    """Records not yet consumed: per partition, the high watermark minus the committed offset (or the
+    low watermark when nothing was committed yet)."""
+    waiting = 0
+    for partition, (low, high) in end_offsets.items():
+        start = (committed or {}).get(partition, low)
+        waiting += max(0, high - max(start, low))
+    return waiting
+
+
+def kafka_end_offsets(bundle: Bundle, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**bundle.target.kafka.client_config(), "group.id": f"pixguard-supervisor-{uuid.uuid4()}"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        partitions = metadata.topics[topic].partitions if topic in metadata.topics else {}
+        return {
+            p: consumer.get_watermark_offsets(_partition(topic, p), timeout=timeout_s, cached=False) for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def _partition(topic: str, partition: int):  # noqa: ANN202
+    from confluent_kafka import TopicPartition
+
+    return TopicPartition(topic, partition)
+
+
+def checkpoint_probe(bundle: Bundle, config: StreamingConfig) -> Callable[[], Progress]:
+    checkpoint = Path(bundle.target.checkpoint_path(STREAM_QUERY))
+    topic = config.topics.transactions.name
+
+    def probe() -> Progress:
+        committed_at, offsets = committed_offsets(checkpoint)
+        try:
+            waiting = pending_records(kafka_end_offsets(bundle, topic), offsets.get(topic))
+        except Exception as exc:  # noqa: BLE001 - Kafka unreachable: the job cannot progress either; not its fault
+            log.warning("cannot read Kafka end offsets of %s: %s", topic, exc)
+            waiting = 0
+        return Progress(committed_at, waiting)
+
+    return probe
+
+
+# ------------------------------------------------------------------ the job's process and the lock
+
+
+def _key(checkpoint: str) -> str:
+    return hashlib.sha1(checkpoint.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class JobSlot:
+    """Where the one instance of a streaming job is recorded: lock, pid file, log and stop request."""
+
+    run_dir: Path
+    checkpoint: str
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle) -> JobSlot:
+        return cls(bundle.state_dir / "run", bundle.target.checkpoint_path(STREAM_QUERY))
+
+    @property
+    def name(self) -> str:
+        return f"streaming-{_key(self.checkpoint)}"
+
+    @property
+    def process(self) -> ManagedProcess:
+        return ManagedProcess(self.name, self.run_dir)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / f"{self.name}.lock"
+
+    @property
+    def stop_file(self) -> Path:
+        return self.run_dir / f"{self.name}.stop"
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held for the supervisor's lifetime; the kernel releases it when the holder dies."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.lock_file.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                raise AlreadySupervised(
+                    f"the streaming job on checkpoint {self.checkpoint} is supervised already "
+                    f"({handle.read().strip() or 'holder unknown'}; lock {self.lock_file})"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"supervisor pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def request_stop(slot: JobSlot) -> None:
+    """Ask the supervisor to stop the job and end (instead of restarting it)."""
+    slot.run_dir.mkdir(parents=True, exist_ok=True)
+    slot.stop_file.write_text(datetime.now(UTC).isoformat())
+
+
+def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class StreamJob:
+    """The job as a process group started from a command; survives the supervisor's own death."""
+
+    def __init__(self, slot: JobSlot, command: Sequence[str], env: dict[str, str], stop_timeout_s: float) -> None:
+        self.slot, self.command, self.env, self.stop_timeout_s = slot, list(command), env, stop_timeout_s
+
+    def pid(self) -> int | None:
+        pid = self.slot.process.pid()
+        if pid is None:
+            self._reap()
+        return pid
+
+    def start(self) -> int:
+        self._clear_leftovers()
+        return self.slot.process.start(self.command, env=self.env, cwd=self.slot.run_dir)
+
+    def stop(self) -> None:
+        self.slot.process.stop(timeout_s=self.stop_timeout_s)
+        self._clear_leftovers()
+
+    def _clear_leftovers(self) -> None:
+        """A dead group leader can leave children (the Python driver of a killed JVM): never two jobs."""
+        record = self.slot.process.recorded()
+        if record and group_members(record[0]):
+            kill_group(record[0])
+        self._reap()
+
+    def _reap(self) -> None:
+        record = self.slot.process.recorded()
+        if record:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(record[0], os.WNOHANG)
+
+
+# ------------------------------------------------------------------ the loop
+
+
+@dataclass
+class SupervisionReport:
+    started: int = 0
+    adopted: bool = False
+    restarts: int = 0
+    deaths: int = 0
+    stalls: int = 0
+    alerts: list[str] = field(default_factory=list)
+    stopped_by: str = ""
+
+    def summary(self) -> str:
+        return (
+            f"streaming job: {'adopted a running one, ' if self.adopted else ''}started {self.started}x, "
+            f"restarts {self.restarts} (deaths {self.deaths}, stalls {self.stalls}), alerts {len(self.alerts)}; "
+            f"supervision ended by {self.stopped_by}"
+        )
+
+
+AlertFn = Callable[[str, str, int], None]  # (status: firing|resolved, summary, consecutive failures)
+
+
+@dataclass
+class Supervisor:
+    job: StreamJob
+    probe: Callable[[], Progress]
+    settings: OrchestrationSettings
+    alert: AlertFn
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, run_for_s: float | None = None) -> SupervisionReport:
+        report = SupervisionReport()
+        stop_file = self.job.slot.stop_file
+        stop_file.unlink(missing_ok=True)
+        deadline = None if run_for_s is None else self.clock() + run_for_s
+        if (pid := self.job.pid()) is not None:
+            report.adopted = True
+            log.warning("adopting the running streaming job (pid %s) instead of starting another", pid)
+        else:
+            log.warning("starting the streaming job (pid %s)", self.job.start())
+            report.started += 1
+        started_at, failures, alerting = self.clock(), 0, False
+        while True:
+            self.sleep(self.settings.supervisor_poll_interval_s)
+            if stop_file.exists():
+                report.stopped_by = "stop request"
+                break
+            if deadline is not None and self.clock() >= deadline:
+                report.stopped_by = f"run_for_s={run_for_s:g}"
+                break
+            failure = self._failure(started_at, report)
+            if failure is None:
+                continue
+            if failure == "progress":  # a batch committed since the (re)start: healthy again
+                if alerting:
+                    self.alert("resolved", "streaming job is progressing again", failures)
+                    alerting = False
+                failures = 0
+                started_at = self.clock()
+                continue
+            failures += 1
+            log.error("streaming job %s (consecutive failures: %d)", failure, failures)
+            self.job.stop()
+            if failures >= self.settings.alert_after_failures and not alerting:
+                summary = f"streaming job {failure}; {failures} consecutive failures, restarting from its checkpoint"
+                self.alert("firing", summary, failures)
+                report.alerts.append(summary)
+                alerting = True
+            if failures > self.settings.max_consecutive_failures:
+                raise SupervisorGaveUp(f"streaming job failed {failures} times in a row (last: {failure})")
+            log.warning("restarting the streaming job from its checkpoint (pid %s)", self.job.start())
+            report.restarts += 1
+            report.started += 1
+            started_at = self.clock()
+        self.job.stop()
+        stop_file.unlink(missing_ok=True)
+        return report
+
+    def _failure(self, started_at: float, report: SupervisionReport) -> str | None:
+        """None: running, nothing new. "progress": committed since started_at. Else what went wrong."""
+        if self.job.pid() is None:
+            report.deaths += 1
+            return "died"
+        progress = self.probe()
+        if progress.last_commit_at is not None and progress.last_commit_at > started_at:
+            return "progress"
+        since = max(started_at, progress.last_commit_at or 0.0)
+        if progress.pending_records > 0 and self.clock() - since > self.settings.stall_timeout_s:
+            report.stalls += 1
+            return f"stalled ({progress.pending_records} records waiting, no batch for {self.clock() - since:.0f} s)"
+        return None
+
+
+# ------------------------------------------------------------------ wiring (the Airflow task calls this)
+
+
+def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str) -> AlertFn:
+    """An AlertFn that sends through the stream monitoring's own sinks (Kafka ops alerts + log)."""
+    from pixguard.monitoring.alert_sinks import KafkaAlertSink, LogAlertSink, dispatch
+    from pixguard.monitoring.alerts import AlertEvent
+
+    sinks = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
+    episode: dict[str, object] = {}
+
+    def send(status: str, summary: str, failures: int) -> None:
+        now = datetime.now(UTC)
+        if status == "firing":
+            episode.update(alert_id=f"{rule}-{uuid.uuid4().hex[:12]}", started_at=now)
+        event = AlertEvent(
+            alert_id=str(episode.get("alert_id", f"{rule}-{uuid.uuid4().hex[:12]}")),
+            rule=rule,
+            status=status,  # type: ignore[arg-type]
+            severity="critical",
+            metric="consecutive_failures",
+            comparison=">=",
+            threshold=float(config.orchestration.alert_after_failures),
+            value=float(failures),
+            started_at=episode.get("started_at", now),  # type: ignore[arg-type]
+            at=now,
+            job=job,
+            summary=summary,
+        )
+        dispatch([event], sinks)
+
+    return send
+
+
+def supervise_streaming(
+    bundle: Bundle, config: StreamingConfig, command: Sequence[str], env: dict[str, str], run_for_s: float | None
+) -> SupervisionReport:
+    settings = config.orchestration
+    slot = JobSlot.for_bundle(bundle)
+    with slot.exclusive():
+        job = StreamJob(slot, command, env, settings.stop_timeout_s)
+        alert = ops_alert(bundle, config, "streaming_job_restarts", f"{bundle.name}-streaming")
+        return Supervisor(job, checkpoint_probe(bundle, config), settings, alert).run(run_for_s)

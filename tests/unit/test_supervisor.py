@@ -1,0 +1,161 @@
+"""The streaming supervisor's decisions on a fake job and a fake clock: dead and stalled jobs are
+restarted, an idle one is left alone, alerts fire once after N failures and resolve on progress, and
+only one supervisor may hold a job's slot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixguard.config import OrchestrationSettings
+from pixguard.supervisor import (
+    AlreadySupervised,
+    JobSlot,
+    Progress,
+    Supervisor,
+    SupervisorGaveUp,
+    committed_offsets,
+    pending_records,
+)
+
+SETTINGS = OrchestrationSettings(
+    supervisor_poll_interval_s=10, stall_timeout_s=60, alert_after_failures=2, max_consecutive_failures=3
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeJob:
+    """Alive from start() until kill(); records how often it was started and stopped."""
+
+    def __init__(self, slot: JobSlot, alive: bool = False) -> None:
+        self.slot, self.alive, self.starts, self.stops = slot, alive, 0, 0
+
+    def pid(self) -> int | None:
+        return 4242 if self.alive else None
+
+    def start(self) -> int:
+        self.starts += 1
+        self.alive = True
+        return 4242
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.alive = False
+
+
+def supervisor(tmp_path: Path, job: FakeJob, clock: FakeClock, probe, alerts: list) -> Supervisor:  # noqa: ANN001
+    return Supervisor(
+        job,  # type: ignore[arg-type]
+        probe,
+        SETTINGS,
+        lambda status, summary, failures: alerts.append((status, failures)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+def test_a_dead_job_is_restarted_and_progress_resolves_the_alert(tmp_path: Path) -> None:
+    clock, alerts = FakeClock(), []
+    job = FakeJob(JobSlot(tmp_path, "/ckpt"))
+    kills = [1, 1]  # the job dies at the first two polls; from t=1050 it commits batches
+
+    def probe() -> Progress:
+        return Progress(1_049.0, 0) if clock.now >= 1_050 else Progress(None, 5)
+
+    def step(seconds: float) -> None:
+        clock.now += seconds
+        if kills and job.alive:
+            kills.pop()
+            job.alive = False
+
+    sup = supervisor(tmp_path, job, clock, probe, alerts)
+    sup.sleep = step
+    report = sup.run(run_for_s=200)
+    assert (report.deaths, report.restarts, report.stalls, job.starts) == (2, 2, 0, 3)
+    assert alerts == [("firing", 2), ("resolved", 2)]
+    assert report.stopped_by == "run_for_s=200" and not job.alive
+
+
+def test_a_stalled_job_with_waiting_input_is_restarted_but_an_idle_one_is_not(tmp_path: Path) -> None:
+    clock, alerts = FakeClock(), []
+    idle = FakeJob(JobSlot(tmp_path / "a", "/idle"))
+    report = supervisor(tmp_path, idle, clock, lambda: Progress(None, 0), alerts).run(run_for_s=600)
+    assert (report.stalls, report.restarts, idle.starts) == (0, 0, 1)
+
+    clock = FakeClock()
+    stuck = FakeJob(JobSlot(tmp_path / "b", "/stuck"))
+    report = supervisor(tmp_path, stuck, clock, lambda: Progress(clock.now - 500, 1_000), alerts).run(run_for_s=100)
+    assert report.stalls >= 1 and report.restarts == report.stalls and stuck.stops >= report.stalls
+
+
+def test_the_supervisor_gives_up_after_max_consecutive_failures_and_alerts_once(tmp_path: Path) -> None:
+    clock, alerts = FakeClock(), []
+    job = FakeJob(JobSlot(tmp_path, "/ckpt"))
+    sup = supervisor(tmp_path, job, clock, lambda: Progress(None, 0), alerts)
+
+    def crash(seconds: float) -> None:
+        clock.now += seconds
+        job.alive = False
+
+    sup.sleep = crash
+    with pytest.raises(SupervisorGaveUp, match="4 times"):
+        sup.run()
+    assert alerts == [("firing", 2)]
+    assert job.starts == 4  # the first start and three restarts
+
+
+def test_a_running_job_is_adopted_not_started_twice_and_a_stop_request_ends_supervision(tmp_path: Path) -> None:
+    from pixguard.supervisor import request_stop
+
+    clock, alerts = FakeClock(), []
+    slot = JobSlot(tmp_path, "/ckpt")
+    job = FakeJob(slot, alive=True)
+    sup = supervisor(tmp_path, job, clock, lambda: Progress(None, 0), alerts)
+
+    def stop_soon(seconds: float) -> None:
+        clock.now += seconds
+        if clock.now > 1_030:
+            request_stop(slot)
+
+    sup.sleep = stop_soon
+    report = sup.run()
+    assert report.adopted and job.starts == 0 and report.stopped_by == "stop request"
+    assert not job.alive and not slot.stop_file.exists()
+
+
+def test_only_one_supervisor_holds_a_checkpoint(tmp_path: Path) -> None:
+    first, second, other = JobSlot(tmp_path, "/ckpt/decisions"), JobSlot(tmp_path, "/ckpt/decisions"), None
+    with first.exclusive():
+        with pytest.raises(AlreadySupervised, match="supervised already"), second.exclusive():
+            pass
+        other = JobSlot(tmp_path, "/elsewhere/decisions")
+        with other.exclusive():
+            pass
+    with second.exclusive():  # released when the first holder ends
+        pass
+
+
+def test_pending_records_compare_kafka_end_offsets_with_the_committed_batch(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "decisions"
+    (checkpoint / "offsets").mkdir(parents=True)
+    (checkpoint / "commits").mkdir()
+    assert committed_offsets(checkpoint) == (None, {})
+    (checkpoint / "offsets" / "7").write_text('v1\n{"batchWatermarkMs":0}\n{"pix.transactions":{"0":120,"1":80}}\n')
+    (checkpoint / "offsets" / "8").write_text('v1\n{"batchWatermarkMs":0}\n{"pix.transactions":{"0":150,"1":90}}\n')
+    (checkpoint / "commits" / "7").write_text("v1\n{}\n")
+    committed_at, offsets = committed_offsets(checkpoint)  # batch 8 is planned, not committed
+    assert committed_at is not None and offsets == {"pix.transactions": {0: 120, 1: 80}}
+    assert pending_records({0: (0, 120), 1: (0, 80)}, offsets["pix.transactions"]) == 0
+    assert pending_records({0: (0, 130), 1: (0, 85)}, offsets["pix.transactions"]) == 15
+    assert pending_records({0: (10, 40)}, None) == 30  # nothing committed yet: all retained records wait
