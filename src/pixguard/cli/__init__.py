@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pixguard.cli import model, simulate, stack
+from pixguard.cli import model, monitor, simulate, stack
 from pixguard.cli.common import Command
 from pixguard.config import ConfigError
 
-COMMAND_FAMILIES = [stack, simulate, model]
+COMMAND_FAMILIES = [stack, simulate, monitor, model]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,10 +58,13 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pixguard.cli.monitor import print_job_view
     from pixguard.stack.local import status
 
-    statuses = status(_bundle(args))
+    bundle = _bundle(args)
+    statuses = status(bundle)
     _print_status(statuses)
+    print_job_view(load_streaming_config(bundle.project_root))  # the job is not a service: no effect on the exit code
     return 0 if all(s.ready for s in statuses) else 3
 
 

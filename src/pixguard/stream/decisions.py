@@ -62,10 +62,15 @@ class BatchOutcome:
     decisions: dict[str, int] = field(default_factory=dict)
     model_version: str | None = None
     rules_version: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
         return self.consumed == self.scored + self.quarantined + self.duplicates
+
+
+# Monitoring hook: called with a batch's decisions (still persisted) and its outcome, once it reconciles.
+BatchObserver = Callable[["DataFrame", BatchOutcome], None]
 
 
 class DecisionBatch:
@@ -92,6 +97,7 @@ class DecisionBatch:
         )
         self.rules: RuleWatcher | None = None
         self.outcomes: list[BatchOutcome] = []
+        self.observers: list[BatchObserver] = []  # monitoring; a failing observer never fails the batch
 
     # -- the parts, each a DataFrame -> DataFrame step --------------------------------------------
 
@@ -213,11 +219,17 @@ class DecisionBatch:
                 decisions=counts,
                 model_version=self.models.version,
                 rules_version=self.rules.current.version if self.rules else None,
+                quarantine_reasons=reasons,
             )
             self.outcomes = [*self.outcomes[-99:], outcome]
             log.warning("batch %s: %s", batch_id, json.dumps(outcome.__dict__, default=str))
             if not outcome.reconciles:
                 raise RuntimeError(f"batch {batch_id} does not reconcile: {outcome}")
+            for observe in self.observers:
+                try:
+                    observe(decisions, outcome)
+                except Exception:  # noqa: BLE001 - metrics must never stop the scoring
+                    log.exception("batch observer %r failed on batch %s", observe, batch_id)
             decisions.unpersist()
             quarantine.unpersist()
         finally:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
+    from pixguard.monitoring.job_monitor import JobMonitor
+
 log = logging.getLogger("pixguard.stream")
 
 # Query names name the checkpoints: renaming one would orphan its checkpoint.
@@ -73,7 +75,11 @@ def checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
 
 
 def start_decision_query(
-    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+    spark: SparkSession,
+    bundle: Bundle,
+    config: StreamingConfig,
+    available_now: bool = False,
+    monitor: JobMonitor | None = None,
 ) -> tuple[StreamingQuery, DecisionBatch]:
     checkpoint = bundle.target.checkpoint_path(DECISIONS_QUERY)
     app_id: dict[str, str] = {}
@@ -84,6 +90,8 @@ def start_decision_query(
         return app_id["id"]
 
     writer = DecisionBatch(bundle, config, txn_app_id)
+    if monitor is not None:  # before start: the first batch is observed too
+        monitor.observe(writer, DECISIONS_QUERY)
     stream = (
         decision_input(spark, bundle, config)
         .writeStream.queryName(DECISIONS_QUERY)
@@ -124,16 +132,25 @@ def run_streaming_job(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
 ) -> None:
     """Start the three queries; return when all have finished (available_now) or when one fails."""
-    queries = [
-        start_raw_ingest(spark, bundle, config, available_now),
-        start_decision_query(spark, bundle, config, available_now)[0],
-        start_labels_query(spark, bundle, config, available_now),
-    ]
-    if available_now:
+    from pixguard.monitoring.job_monitor import start_job_monitor
+
+    # -- monitoring: listener, Prometheus endpoint, alert rules, stream_metrics (pixguard.monitoring)
+    monitor = start_job_monitor(spark, bundle, config, job=f"{bundle.name}-streaming")
+    queries: list[StreamingQuery] = []
+    try:
+        queries = [
+            start_raw_ingest(spark, bundle, config, available_now),
+            start_decision_query(spark, bundle, config, available_now, monitor)[0],
+            start_labels_query(spark, bundle, config, available_now),
+        ]
+        if available_now:
+            for query in queries:
+                query.awaitTermination()
+            return
+        spark.streams.awaitAnyTermination()
         for query in queries:
-            query.awaitTermination()
-        return
-    spark.streams.awaitAnyTermination()
-    for query in queries:
-        if query.exception() is not None:
-            raise query.exception()
+            if query.exception() is not None:
+                raise query.exception()
+    finally:
+        if monitor is not None:
+            monitor.stop(queries=[q.name for q in queries if not q.isActive])
