@@ -27,7 +27,7 @@ from pixguard.stack.local import up
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1_000_000, help="live messages to publish")
-    parser.add_argument("--history", type=int, default=1_000_000, help="history transactions")
+    parser.add_argument("--history", type=int, default=1_000_000, help="history transactions (0: skip)")
     args = parser.parse_args()
     bundle = load_bundle()
     config = load_streaming_config(bundle.project_root)
@@ -37,6 +37,8 @@ def main() -> None:
     up(bundle, config, only=["kafka"])
     live = run_live(bundle, config, simulator, rate=1_000_000, count=args.count, seed=1, progress=False)
     print(f"live: {live.text()}")
+    if args.history == 0:
+        return
 
     days = 30
     per_day = simulator.model_copy(update={"history": HistorySettings(transactions_per_day=args.history // days)})

@@ -161,13 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="1000,5000,10000")
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--workdir", help="keep job logs, tables and checkpoints here (default: a temporary folder)")
     args = parser.parse_args()
     bundle = load_bundle(PROJECT_ROOT)
     up(bundle, load_streaming_config(PROJECT_ROOT), only=["kafka", "mlflow"])
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
     with tempfile.TemporaryDirectory(prefix="pixguard-bench-") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for rate in (int(r) for r in args.rates.split(",")):
-            result = run_rate(rate, args.seconds, Path(tmp))
+            result = run_rate(rate, args.seconds, workdir)
             print(json.dumps(result), flush=True)
 
 

@@ -104,3 +104,37 @@ def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spa
     repeats = rows["E60746948202611251159" + f"{10:011d}"]
     assert [r["is_duplicate"] for r in repeats] == [False, True]
     assert repeats[1]["payer_tx_count_1h"] is None
+
+
+def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    from datetime import datetime, timedelta
+
+    from pixguard.features.processors import STATE_TTL_MS
+
+    start = datetime(2026, 1, 1, 12, 0)
+    ttl_days = STATE_TTL_MS // 86_400_000
+
+    def paid(seq: int, payer: str, day: int) -> dict:
+        return good_message(
+            end_to_end_id=f"E60746948202611251159{seq:011d}",
+            event_time=(start + timedelta(days=day)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            payer_document=payer,
+        )
+
+    quiet, active, other = "52998224725", "11144477735", "39053344705"
+    rows = run_batches(
+        spark,
+        tmp_path,
+        [
+            [paid(1, quiet, 0), paid(2, active, 0)],
+            [paid(3, active, ttl_days - 30)],  # active again before its first timer fires
+            # The watermark moves past both first timers here; they fire in the next batch, after its
+            # rows (a batch runs on the watermark of the batch before).
+            [paid(4, other, ttl_days + 10)],
+            [paid(7, other, ttl_days + 10)],
+            [paid(5, quiet, ttl_days + 10), paid(6, active, ttl_days + 10)],
+        ],
+    )
+    first_of = {e2e[-2:]: r[0] for e2e, r in rows.items()}
+    assert first_of["05"]["payer_history_tx_count"] == 0  # quiet for longer than the TTL: forgotten
+    assert first_of["06"]["payer_history_tx_count"] == 2  # its timer was re-armed, its history kept

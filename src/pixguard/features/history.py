@@ -62,6 +62,9 @@ class PayerHistory:
     amount_sum_sq: float = 0.0
     last_ts: int | None = None
 
+    def latest_ms(self) -> int | None:
+        return self.last_ts
+
     def is_duplicate(self, end_to_end_id: str) -> bool:
         return end_to_end_id in self.seen_ids
 
@@ -125,6 +128,9 @@ class PayeeHistory:
     recent_ts: list[int] = field(default_factory=list)
     recent_amount: list[float] = field(default_factory=list)
     recent_payer: list[str] = field(default_factory=list)
+
+    def latest_ms(self) -> int | None:
+        return max(self.recent_ts, default=None)
 
     def features_for(self, ts_ms: int) -> dict[str, float | int | None]:
         features: dict[str, float | int | None] = {}

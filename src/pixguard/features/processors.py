@@ -1,10 +1,16 @@
 """Keyed-state operators (Spark 4 `transformWithState`, RocksDB store) that serve the features.
 
-Each processor keeps one compact history record per key (see history.py): one state read and one
-write per key and micro-batch. Rows of a key are handled in event-time order, so a transaction's
-features include the earlier transactions of its own micro-batch. Histories of keys that go quiet
-expire through an event-time timer set STATE_TTL_MS after their latest transaction (processing-time
-TTL would keep an availableNow query running no-data batches forever)."""
+Each processor keeps one compact history record per key (see history.py). Every state call is a
+round trip between the Python worker and the JVM's state server, and that round trip is what a
+micro-batch spends most of its time on (bench/RESULTS.md), so a key costs one read and one write per
+micro-batch, plus one timer registration when the key is new. Rows of a key are handled in event-time
+order, so a transaction's features include the earlier transactions of its own micro-batch.
+
+Histories of keys that go quiet expire through an event-time timer (processing-time TTL would keep
+an availableNow query running no-data batches forever). The timer is set once, STATE_TTL_MS after the
+key's first transaction, and not moved on every payment: when it fires, a key that was active since
+is given a new timer STATE_TTL_MS after its latest transaction, and only a key quiet for STATE_TTL_MS
+is cleared."""
 
 from __future__ import annotations
 
@@ -73,20 +79,29 @@ class _ExpiringHistory(StatefulProcessor):
 
     state_name: str
     state_schema: StructType
+    history_type: type
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.handle = handle
         self.history = handle.getValueState(self.state_name, self.state_schema)
 
-    def _save(self, record: tuple, previous_latest_ms: int, latest_ms: int) -> None:
-        self.history.update(record)
-        if latest_ms != previous_latest_ms or not self.handle.listTimers():
-            for timer in self.handle.listTimers():
-                self.handle.deleteTimer(timer)
-            self.handle.registerTimer(latest_ms + STATE_TTL_MS)
+    def _load(self) -> Any:
+        """The key's history, or None for a key never seen (one state call: no `exists` first)."""
+        stored = self.history.get()
+        return None if stored is None else self.history_type(*stored)
+
+    def _save(self, history: Any, new_key: bool) -> None:
+        self.history.update(tuple(asdict(history).values()))
+        if new_key:
+            self.handle.registerTimer(history.latest_ms() + STATE_TTL_MS)
 
     def handleExpiredTimer(self, key: Any, timerValues: Any, expiredTimerInfo: Any) -> Iterator[Row]:  # noqa: N802, N803
-        self.history.clear()
+        history = self._load()
+        latest_ms = history.latest_ms() if history is not None else None
+        if latest_ms is not None and latest_ms + STATE_TTL_MS > expiredTimerInfo.getExpiryTimeInMs():
+            self.handle.registerTimer(latest_ms + STATE_TTL_MS)  # active since the timer was set
+        else:
+            self.history.clear()
         return iter(())
 
     def close(self) -> None:
@@ -97,11 +112,12 @@ class PayerFeatures(_ExpiringHistory):
     """Keyed by payer document: velocity, amounts against the payer's own history, new payee and
     device, and duplicate detection on end_to_end_id (a repeat is flagged, never silently dropped)."""
 
-    state_name, state_schema = "payer_history", PAYER_STATE_SCHEMA
+    state_name, state_schema, history_type = "payer_history", PAYER_STATE_SCHEMA, PayerHistory
 
     def handleInputRows(self, key: Any, rows: Iterator[Row], timerValues: Any) -> Iterator[Row]:  # noqa: N802, N803
-        history = PayerHistory(*self.history.get()) if self.history.exists() else PayerHistory()
-        previous_latest_ms = latest_ms = history.last_ts or 0
+        stored = self._load()
+        history = stored if stored is not None else PayerHistory()
+        latest_ms = history.last_ts or 0
         for row in _ordered(rows):
             values = row.asDict()
             ts_ms = row[EVENT_TIME_MS]
@@ -114,17 +130,18 @@ class PayerFeatures(_ExpiringHistory):
             latest_ms = max(latest_ms, ts_ms)
             yield Row(**values, **features, **{IS_DUPLICATE: False})
         history.prune(latest_ms)
-        self._save(tuple(asdict(history).values()), previous_latest_ms, latest_ms)
+        self._save(history, new_key=stored is None)
 
 
 class PayeeFeatures(_ExpiringHistory):
     """Keyed by payee document: inbound velocity and distinct payers (mule fan-in)."""
 
-    state_name, state_schema = "payee_history", PAYEE_STATE_SCHEMA
+    state_name, state_schema, history_type = "payee_history", PAYEE_STATE_SCHEMA, PayeeHistory
 
     def handleInputRows(self, key: Any, rows: Iterator[Row], timerValues: Any) -> Iterator[Row]:  # noqa: N802, N803
-        history = PayeeHistory(*self.history.get()) if self.history.exists() else PayeeHistory()
-        previous_latest_ms = latest_ms = max(history.recent_ts, default=0)
+        stored = self._load()
+        history = stored if stored is not None else PayeeHistory()
+        latest_ms = history.latest_ms() or 0
         for row in _ordered(rows):
             values = row.asDict()
             if row[IS_DUPLICATE]:
@@ -136,4 +153,4 @@ class PayeeFeatures(_ExpiringHistory):
             latest_ms = max(latest_ms, ts_ms)
             yield Row(**values, **features)
         history.prune(latest_ms)
-        self._save(tuple(asdict(history).values()), previous_latest_ms, latest_ms)
+        self._save(history, new_key=stored is None)
