@@ -55,6 +55,8 @@ def test_report_from_stream_metrics_and_decisions(spark, bundle, tmp_path) -> No
             quarantine_reasons={"malformed_json": 1},
         )
         rows.append(metrics_row("test-job", progress_metrics(report), batch, T0))
+    # the last batch replayed after a crash: appended again, later; it must count once
+    rows.append({**rows[-1], "run_id": "after-restart", "recorded_at": T0 + timedelta(minutes=5)})
     append_metrics(spark, target.table_path("stream_metrics"), rows)
     decisions = spark.createDataFrame(
         [(f"E{i}", T0 + timedelta(seconds=i), "BLOCK" if i % 10 == 0 else "APPROVE", i / 40) for i in range(40)],

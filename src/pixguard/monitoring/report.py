@@ -45,10 +45,22 @@ def _table(spark: SparkSession, path: str):  # noqa: ANN202
     return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
 
 
+def _latest_rows(metrics):  # noqa: ANN001, ANN202
+    """One row per batch of a query: a batch replayed after a crash is appended again (the table is
+    append-only, see store.py); its latest row counts, once."""
+    if metrics is None:
+        return None
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest_first = Window.partitionBy("query_id", "query", "batch_id").orderBy(F.col("recorded_at").desc())
+    return metrics.withColumn("_rank", F.row_number().over(latest_first)).where("_rank = 1").drop("_rank")
+
+
 def report_data(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> ReportData:
     from pyspark.sql import functions as F
 
-    metrics = _table(spark, bundle.target.table_path(config.tables.stream_metrics))
+    metrics = _latest_rows(_table(spark, bundle.target.table_path(config.tables.stream_metrics)))
     decisions = _table(spark, bundle.target.table_path(config.tables.decisions))
     empty = pd.DataFrame()
     progress = latency = reasons = empty

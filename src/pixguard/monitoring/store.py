@@ -2,8 +2,9 @@
 batch's own figures on the decision query's rows. The history `pixguard report` draws.
 
 Rows are appended from a driver thread every few seconds, not inside the micro-batch: a metrics
-write must never lengthen a batch. The table is not written idempotently: a batch replayed after a
-crash can appear twice, and readers take the latest row per (run_id, query, batch_id)."""
+write must never lengthen a batch. The table is append-only: a batch replayed after a crash
+appears twice (under a new run_id), and readers take the latest row per (query_id, query, batch_id),
+as `pixguard report` does."""
 
 from __future__ import annotations
 
