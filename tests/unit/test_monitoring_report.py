@@ -30,7 +30,8 @@ def test_renders_every_plot_even_with_no_data_yet() -> None:
     assert set(pngs) == set(PLOTS) and all(p.startswith(PNG_SIGNATURE) for p in pngs.values())
 
 
-def test_report_from_stream_metrics_and_decisions(spark, bundle, tmp_path) -> None:  # noqa: ANN001
+def write_tables(spark, bundle, tmp_path):  # noqa: ANN001, ANN201
+    """Four decided batches (one replayed) in stream_metrics and 40 decisions, under tmp_path/data."""
     from pyspark.sql import functions as F
 
     target = bundle.target.model_copy(update={"storage_root": str(tmp_path / "data")})
@@ -63,8 +64,13 @@ def test_report_from_stream_metrics_and_decisions(spark, bundle, tmp_path) -> No
         "end_to_end_id string, decided_at timestamp, decision string, score double",
     ).withColumns({"model_version": F.lit("1"), "rules_version": F.lit("r1")})
     decisions.write.format("delta").save(target.table_path("decisions"))
+    return bundle
 
+
+def test_report_from_stream_metrics_and_decisions(spark, bundle, tmp_path) -> None:  # noqa: ANN001
     from pixguard.config import load_streaming_config
+
+    bundle = write_tables(spark, bundle, tmp_path)
 
     data = report_data(spark, bundle, load_streaming_config(bundle.project_root))
     assert len(data.progress) == 4 and data.latency["latency_p99_ms"].max() == 900
@@ -76,4 +82,26 @@ def test_report_from_stream_metrics_and_decisions(spark, bundle, tmp_path) -> No
     page = render_report(data)
     pngs = images(page)
     assert set(pngs) == set(PLOTS) and all(p.startswith(PNG_SIGNATURE) and len(p) > 2000 for p in pngs.values())
+    assert "<th>BLOCK</th><td>4</td>" in page and "<th>quarantined</th><td>4</td>" in page
+
+
+def test_pixguard_report_command_writes_the_page(spark, bundle, tmp_path) -> None:  # noqa: ANN001
+    """The console script, in its own process, over the tables of a state folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    write_tables(spark, bundle, tmp_path)
+    out = tmp_path / "report.html"
+    script = Path(sys.executable).parent / "pixguard"
+    env = {**os.environ, "PIXGUARD_HOME": str(tmp_path), "PIXGUARD_PROJECT_ROOT": str(bundle.project_root)}
+    result = subprocess.run(
+        [str(script), "report", "--out", str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"report written to {out}" in result.stderr
+    page = out.read_text(encoding="utf-8")
+    pngs = images(page)
+    assert set(pngs) == set(PLOTS) and all(len(p) > 2000 for p in pngs.values())
     assert "<th>BLOCK</th><td>4</td>" in page and "<th>quarantined</th><td>4</td>" in page
