@@ -20,11 +20,15 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium (the Airflow UI test drives it headless)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+# Bytecode is compiled at install: every Spark Python worker, Airflow task and job is a new Python
+# process, and without .pyc files (PYTHONDONTWRITEBYTECODE is common) each one compiles pyspark,
+# pandas and pyarrow again, 1.6 s instead of 0.45 s idle, long enough under load for Spark to give up
+# on a worker that must connect back within 10 s ("Python worker failed to connect back").
+$(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
-	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	$(VENV)/bin/uv pip sync -q --compile-bytecode --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) --no-deps -e .
 	touch $@
 
 install: system-deps $(VENV)/.installed
