@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ class BatchOutcome:
     model_version: str | None = None
     rules_version: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    phase_ms: dict[str, int] = field(default_factory=dict)  # where the batch spent its time
 
     @property
     def reconciles(self) -> bool:
@@ -192,21 +194,32 @@ class DecisionBatch:
         from pyspark.sql import functions as F
 
         now = self._now()
+        phase_ms: dict[str, int] = {}
+        clock = [time.monotonic()]
+
+        def lap(phase: str) -> None:
+            phase_ms[phase] = round((time.monotonic() - clock[0]) * 1000)
+            clock[0] = time.monotonic()
+
         batch = batch_df.withColumn(
             QUARANTINE_REASONS, F.coalesce(QUARANTINE_REASONS, F.array().cast("array<string>"))
         ).persist()
         try:
             consumed = batch.count()  # materialise once: the stateful operators must not run twice
+            lap("read_validate_features")
             valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
             quarantine = self.quarantine(batch, now).persist()
             decisions = self.decide(valid, batch_id, now).persist()
             self._append_delta(decisions, self.config.tables.decisions, batch_id)
+            lap("score_decide_write_decisions")
             self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
+            lap("write_quarantine")
             if self.publish_to_kafka:
                 topics = self.config.topics
                 self._publish(decisions, topics.decisions.name)
                 self._publish(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name)
                 self._publish(quarantine.withColumn("value_base64", F.base64("value")).drop("value"), topics.dlq.name)
+                lap("publish_kafka")
             counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)
@@ -220,9 +233,10 @@ class DecisionBatch:
                 model_version=self.models.version,
                 rules_version=self.rules.current.version if self.rules else None,
                 quarantine_reasons=reasons,
+                phase_ms=phase_ms,
             )
+            lap("count")
             self.outcomes = [*self.outcomes[-99:], outcome]
-            log.warning("batch %s: %s", batch_id, json.dumps(outcome.__dict__, default=str))
             if not outcome.reconciles:
                 raise RuntimeError(f"batch {batch_id} does not reconcile: {outcome}")
             for observe in self.observers:
@@ -230,6 +244,8 @@ class DecisionBatch:
                     observe(decisions, outcome)
                 except Exception:  # noqa: BLE001 - metrics must never stop the scoring
                     log.exception("batch observer %r failed on batch %s", observe, batch_id)
+            lap("observers")
+            log.warning("batch %s: %s", batch_id, json.dumps(outcome.__dict__, default=str))
             decisions.unpersist()
             quarantine.unpersist()
         finally:
