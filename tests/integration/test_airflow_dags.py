@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pixguard.config import Bundle
+from pixguard.config import Bundle, load_bundle
 from pixguard.stack.airflow_server import airflow_env, prepare_home
+from pixguard.stack.processes import group_members
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +138,202 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
 
 
 # ------------------------------------------------------------------ maintenance
+
+
+def test_maintenance_leaves_fewer_files_with_the_same_rows(
+    airflow_db: Bundle, streaming_config, spark, tmp_path
+) -> None:  # noqa: ANN001
+    from delta.tables import DeltaTable
+
+    from pixguard.schema import TRANSACTION_FIELDS
+    from pixguard.stream.validate import parse_transactions
+    from tests.unit.test_validate import encode, good_message, kafka_rows
+
+    home = tmp_path / "home"
+    own = load_bundle(PROJECT_ROOT, state_dir=home)
+    tables = {t: own.target.table_path(getattr(streaming_config.tables, t)) for t in ("decisions", "transactions_raw")}
+    for batch in range(8):  # one small file per micro-batch, as the stream leaves them
+        values = [
+            encode(good_message(end_to_end_id=f"E60746948202611251159{batch:04d}{i:07d}", amount_brl=10.0 + i))
+            for i in range(25)
+        ]
+        raw = kafka_rows(spark, values).coalesce(1)
+        raw.write.format("delta").mode("append").save(tables["transactions_raw"])
+        decided = parse_transactions(raw).select(*TRANSACTION_FIELDS, "topic", "partition", "offset")
+        decided.coalesce(1).write.format("delta").mode("append").save(tables["decisions"])
+
+    def detail(path: str) -> tuple[int, int]:
+        row = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+        return int(row["numFiles"]), spark.read.format("delta").load(path).count()
+
+    before = {t: detail(p) for t, p in tables.items()}
+    assert all(files >= 8 and rows == 200 for files, rows in before.values()), before
+
+    result = airflow(airflow_db, home, "dags", "test", "pix_delta_maintenance")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+
+    for table, path in tables.items():
+        files, rows = detail(path)
+        assert rows == before[table][1] and files < before[table][0], (table, before[table], files, rows)
+        history = DeltaTable.forPath(spark, path).history().collect()
+        (optimize,) = [r for r in history if r["operation"] == "OPTIMIZE"]
+        zorder = json.loads(optimize["operationParameters"]["zOrderBy"])
+        assert zorder == streaming_config.orchestration.zorder_by[table], zorder
+        assert {"VACUUM START", "VACUUM END"} <= {r["operation"] for r in history}
+    (summary_file,) = (home / "maintenance").glob("*/summary.json")
+    summary = json.loads(summary_file.read_text())
+    for table in tables:
+        assert summary[table]["files_after"] < summary[table]["files_before"]
+        assert summary[table]["rows_after"] == summary[table]["rows_before"] == 200
+        assert summary[table]["bytes_before"] > 0 and summary[table]["contract"] is True
+
+
+# ------------------------------------------------------------------ retraining
+
+
+def test_retraining_dag_registers_a_new_challenger_version(
+    airflow_db: Bundle, streaming_config, spark, mlflow_server, tmp_path
+) -> None:  # noqa: ANN001
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from pixguard.model import registry
+    from pixguard.simulator.runs import run_history
+    from pixguard.simulator.settings import HistorySettings, PopulationSettings, SimulatorConfig
+
+    home = tmp_path / "home"
+    own = load_bundle(PROJECT_ROOT, state_dir=home)
+    simulator = SimulatorConfig(
+        population=PopulationSettings(persons=3_000, companies=300),
+        history=HistorySettings(transactions_per_day=3_000),
+    )
+    run_history(own, streaming_config, simulator, days=12, seed=11, end=pd.Timestamp.now(tz="UTC").floor("min"))
+    # Windows that fit 12 days of history (the model lifecycle tests use the same).
+    training_file = tmp_path / "training.yaml"
+    training_file.write_text(
+        yaml.safe_dump(
+            {
+                "label_maturity_days": 2,
+                "test_days": 4,
+                "gap_days": 0.5,
+                "min_train_frauds": 10,
+                "lightgbm": {"num_boost_round": 80, "num_leaves": 15},
+            }
+        )
+    )
+    name = own.target.mlflow.registered_model
+    client = MlflowClient(own.target.mlflow.tracking_uri)
+    versions_before = {v.version for v in client.search_model_versions(f"name='{name}'")}
+
+    conf = json.dumps({"training_settings": str(training_file)})
+    result = airflow(airflow_db, home, "dags", "test", "pix_model_retraining", "--conf", conf)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+
+    new = {v.version for v in client.search_model_versions(f"name='{name}'")} - versions_before
+    assert len(new) == 1, new
+    (version,) = new
+    assert registry.alias_version(client, name, registry.CHALLENGER) == version
+    tags = client.get_model_version(name, version).tags
+    assert tags["airflow_run"].startswith("manual__")
+    # The policy ran and one of the two branches recorded its outcome on the version.
+    assert tags.get("promotion_status") in {"promoted", "refused"}, tags
+    promoted = registry.alias_version(client, name, registry.CHAMPION) == version
+    assert promoted == (tags["promotion_status"] == "promoted")
+    assert "task_id=quality_gate" in output and "task_id=train" in output
+
+
+# ------------------------------------------------------------------ streaming supervision
+
+
+def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
+    airflow_db: Bundle, isolated, spark, mlflow_server, tmp_path
+) -> None:  # noqa: ANN001
+    from confluent_kafka import Consumer
+
+    from pixguard.producer import make_producer, publish
+    from pixguard.supervisor import JobSlot, request_stop
+    from tests.unit.test_validate import encode, good_message
+
+    bundle, config = isolated
+    home = tmp_path / "home"
+    own = load_bundle(PROJECT_ROOT, state_dir=home)
+    config = config.model_copy(
+        update={
+            "trigger_interval_s": 0.5,
+            "monitoring": config.monitoring.model_copy(update={"metrics_port": 0}),
+            "orchestration": config.orchestration.model_copy(
+                update={"supervisor_poll_interval_s": 2, "alert_after_failures": 1, "stop_timeout_s": 15}
+            ),
+        }
+    )
+    config_file = tmp_path / "streaming_config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    decisions_path = own.target.table_path(config.tables.decisions)
+    run = uuid.uuid4().hex[:6].upper()
+
+    def send(first: int, count: int) -> list[str]:
+        ids = [f"E60746948202611251159{run}{first + i:05d}" for i in range(count)]
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        records = [(b"60746948:0001:123456", encode(good_message(end_to_end_id=e2e, event_time=now))) for e2e in ids]
+        publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records)
+        return ids
+
+    def decided() -> set[str]:
+        try:
+            rows = spark.read.format("delta").load(decisions_path).select("end_to_end_id").collect()
+        except Exception:  # noqa: BLE001 - the table does not exist before the first batch
+            return set()
+        return {r.end_to_end_id for r in rows}
+
+    slot = JobSlot.for_bundle(own)
+    first_ids = send(0, 40)
+    conf = json.dumps({"supervise_for_s": 1500, "streaming_config": str(config_file)})
+    log = (tmp_path / "dags_test.log").open("w")
+    dags_test = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "pix_streaming", "--conf", conf],
+        env=airflow_env_for(airflow_db, home),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: set(first_ids) <= decided(), 400, "the supervised job to decide the first batch", 5)
+        first_pid = slot.process.pid()
+        assert first_pid is not None
+        os.killpg(first_pid, signal.SIGKILL)  # the job dies under the supervisor
+        wait_for(lambda: not group_members(first_pid), 30, "the killed job to be gone", 0.5)
+
+        second_ids = send(1_000, 40)
+        wait_for(
+            lambda: (slot.process.pid() or first_pid) != first_pid, 120, "the supervisor to start the job again", 1
+        )
+        wait_for(lambda: set(second_ids) <= decided(), 400, "the restarted job to decide the second batch", 5)
+        ids = spark.read.format("delta").load(decisions_path).select("end_to_end_id").collect()
+        assert len(ids) == len({r.end_to_end_id for r in ids}) == 80  # from the checkpoint: none twice
+
+        request_stop(slot)
+        assert dags_test.wait(timeout=300) == 0, (tmp_path / "dags_test.log").read_text()[-5000:]
+    finally:
+        if dags_test.poll() is None:
+            os.killpg(dags_test.pid, signal.SIGKILL)
+        if (pid := slot.process.pid()) is not None:
+            os.killpg(pid, signal.SIGKILL)
+        log.close()
+    output = (tmp_path / "dags_test.log").read_text()
+    assert "restarting the streaming job from its checkpoint" in output
+    assert slot.process.pid() is None  # stopped with the supervision, nothing left running
+
+    consumer = Consumer(
+        {**bundle.target.kafka.client_config(), "group.id": f"t-{run}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([config.topics.ops_alerts.name])
+    alerts = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(a["rule"] == "streaming_job_restarts" for a in alerts):
+        message = consumer.poll(1.0)
+        if message is not None and not message.error():
+            alerts.append(json.loads(message.value()))
+    consumer.close()
+    restarts = [a for a in alerts if a["rule"] == "streaming_job_restarts"]
+    assert restarts and restarts[0]["status"] == "firing" and restarts[0]["value"] == 1.0
