@@ -44,4 +44,20 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet_noisy_loggers(spark)
     return spark
+
+
+# Loggers of the driver JVM (in local mode also the executor) held above WARN.
+QUIET_LOGGERS = {
+    # A WARN for every read of a key that has no state yet, i.e. for every new payer and payee:
+    # 100,000 lines in a two-minute demo, and log I/O on the hot path.
+    "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer": "ERROR",
+}
+
+
+def _quiet_noisy_loggers(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    log4j = jvm.org.apache.logging.log4j
+    for name, level in QUIET_LOGGERS.items():
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.toLevel(level))
