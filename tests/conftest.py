@@ -95,7 +95,9 @@ def fresh_topic(bundle: Bundle, kafka_broker) -> TopicSettings:  # noqa: ANN001
 
 @pytest.fixture
 def isolated(bundle: Bundle, streaming_config: StreamingConfig, kafka_broker, tmp_path: Path):  # noqa: ANN001, ANN201
-    """A bundle and config of their own: fresh topics, tables and checkpoints under tmp_path."""
+    """A bundle and config of their own: fresh topics, tables and checkpoints under tmp_path, and a
+    registered model name of their own (the session's MLflow server is shared: a DAG run test may have
+    made a `pix-fraud` champion)."""
     from pixguard.kafka_topics import ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
@@ -106,7 +108,13 @@ def isolated(bundle: Bundle, streaming_config: StreamingConfig, kafka_broker, tm
     }
     config = streaming_config.model_copy(update={"topics": streaming_config.topics.model_copy(update=renamed)})
     target = bundle.target.model_copy(
-        update={"storage_root": str(tmp_path / "data"), "checkpoint_root": str(tmp_path / "checkpoints")}
+        update={
+            "storage_root": str(tmp_path / "data"),
+            "checkpoint_root": str(tmp_path / "checkpoints"),
+            "mlflow": bundle.target.mlflow.model_copy(
+                update={"registered_model": f"{bundle.target.mlflow.registered_model}-{suffix}"}
+            ),
+        }
     )
     ensure_topics(bundle.target.kafka, config.topics.all())
     return bundle.model_copy(update={"target": target}), config

@@ -225,22 +225,28 @@ def test_retraining_dag_registers_a_new_challenger_version(
     client = MlflowClient(own.target.mlflow.tracking_uri)
     versions_before = {v.version for v in client.search_model_versions(f"name='{name}'")}
 
-    conf = json.dumps({"training_settings": str(training_file)})
-    result = airflow(airflow_db, home, "dags", "test", "pix_model_retraining", "--conf", conf)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    try:
+        conf = json.dumps({"training_settings": str(training_file)})
+        result = airflow(airflow_db, home, "dags", "test", "pix_model_retraining", "--conf", conf)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
 
-    new = {v.version for v in client.search_model_versions(f"name='{name}'")} - versions_before
-    assert len(new) == 1, new
-    (version,) = new
-    assert registry.alias_version(client, name, registry.CHALLENGER) == version
-    tags = client.get_model_version(name, version).tags
-    assert tags["airflow_run"].startswith("manual__")
-    # The policy ran and one of the two branches recorded its outcome on the version.
-    assert tags.get("promotion_status") in {"promoted", "refused"}, tags
-    promoted = registry.alias_version(client, name, registry.CHAMPION) == version
-    assert promoted == (tags["promotion_status"] == "promoted")
-    assert "task_id=quality_gate" in output and "task_id=train" in output
+        new = {v.version for v in client.search_model_versions(f"name='{name}'")} - versions_before
+        assert len(new) == 1, new
+        (version,) = new
+        assert registry.alias_version(client, name, registry.CHALLENGER) == version
+        tags = client.get_model_version(name, version).tags
+        assert tags["airflow_run"].startswith("manual__")
+        # The policy ran and one of the two branches recorded its outcome on the version.
+        assert tags.get("promotion_status") in {"promoted", "refused"}, tags
+        promoted = registry.alias_version(client, name, registry.CHAMPION) == version
+        assert promoted == (tags["promotion_status"] == "promoted")
+        assert "task_id=quality_gate" in output and "task_id=train" in output
+    finally:
+        # The DAG works on the bundle's own model name in the session's registry; later jobs started
+        # from bundle.yaml would find its champion.
+        if not versions_before and client.search_registered_models(filter_string=f"name='{name}'"):
+            client.delete_registered_model(name)
 
 
 # ------------------------------------------------------------------ streaming supervision
