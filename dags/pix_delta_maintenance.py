@@ -3,25 +3,18 @@ retention safe for running streams, Great Expectations validation, then a summar
 
 Thin by design: each step is `jobs/maintenance.py --step ...` (pixguard.maintenance)."""
 
-from datetime import datetime
-
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, task
 
 from pixguard.maintenance import STEPS
-from pixguard.orchestration import bundle_for_dags, default_args, spark_submit_spec
+from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
 
 JOB = "compaction"
 bundle = bundle_for_dags()
 
 with DAG(
     dag_id="pix_delta_maintenance",
-    description=bundle.job(JOB).description,
-    schedule=bundle.job(JOB).schedule,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(bundle, JOB),
+    **dag_settings(bundle, JOB),
     tags=["pixguard", "spark", "delta"],
 ) as dag:
     steps = [

@@ -2,24 +2,17 @@
 
 Thin by design: the bundle says what to submit and where; pixguard.orchestration builds it."""
 
-from datetime import datetime
-
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
-from pixguard.orchestration import bundle_for_dags, default_args, spark_submit_spec
+from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
 
 JOB = "ingest_smoke"
 bundle = bundle_for_dags()
 
 with DAG(
     dag_id="pix_ingest_smoke",
-    description=bundle.job(JOB).description,
-    schedule=bundle.job(JOB).schedule,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(bundle, JOB),
+    **dag_settings(bundle, JOB),
     tags=["pixguard", "spark"],
 ) as dag:
     SparkSubmitOperator(

@@ -5,11 +5,9 @@ quality_gate -> train -> register_challenger -> promotion_policy -> promote | ke
 A failing gate stops the run before training. Scheduled from bundle.yaml (job `retrain`), or triggered
 on demand, optionally with other settings files (params). The steps are in pixguard.retraining."""
 
-from datetime import datetime
-
 from airflow.sdk import DAG, Param, task
 
-from pixguard.orchestration import bundle_for_dags, default_args
+from pixguard.orchestration import bundle_for_dags, dag_settings
 
 JOB = "retrain"
 bundle = bundle_for_dags()
@@ -31,12 +29,7 @@ def _spark():  # noqa: ANN202
 
 with DAG(
     dag_id="pix_model_retraining",
-    description=bundle.job(JOB).description,
-    schedule=bundle.job(JOB).schedule,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(bundle, JOB),
+    **dag_settings(bundle, JOB),
     params={
         "training_settings": Param(
             None, type=["null", "string"], description="instead of model_registry/training.yaml"

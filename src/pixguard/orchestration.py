@@ -56,6 +56,20 @@ def default_args(bundle: Bundle, job_name: str) -> dict:
     return args
 
 
+def dag_settings(bundle: Bundle, job_name: str) -> dict:
+    """What every pixguard DAG takes from its job in bundle.yaml. One run at a time: a scheduled run
+    while the previous one still works (e.g. the streaming supervisor) waits instead of doubling it."""
+    job = bundle.job(job_name)
+    return {
+        "description": job.description,
+        "schedule": job.schedule,
+        "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(bundle, job_name),
+    }
+
+
 def bundle_for_dags() -> Bundle:
     """DAG files read the bundle with the target and state folder Airflow was started with."""
     return load_bundle()
