@@ -92,6 +92,8 @@ def train(
         run_at=datetime.fromisoformat(gate["run_at"]),
         as_of=datetime.fromisoformat(gate["as_of"]),
         apply_policy=False,
+        # the rows the gate passed, not what the stream appended since
+        data_versions=(int(gate["decisions_delta_version"]), int(gate["fraud_labels_delta_version"])),
     )
     log.warning("trained %s", result.summary())
     return {

@@ -105,6 +105,7 @@ def run_retrain(
     run_at: datetime | None = None,
     as_of: datetime | None = None,
     apply_policy: bool = True,
+    data_versions: tuple[int, int] | None = None,
 ) -> RetrainResult:
     import mlflow
     from pyspark.sql import functions as F
@@ -112,7 +113,7 @@ def run_retrain(
     run_at = run_at or datetime.now(UTC)
     tracking_uri = bundle.target.mlflow.tracking_uri
     name = bundle.target.mlflow.registered_model
-    snapshot = read_snapshot(spark, bundle, config)
+    snapshot = read_snapshot(spark, bundle, config, data_versions)
     windows = split_windows(as_of or default_as_of(snapshot.decisions, snapshot.labels), settings)
     used = (
         training_frame(snapshot.decisions, snapshot.labels, windows, run_at)

@@ -154,18 +154,24 @@ class Snapshot:
         }
 
 
-def _at_latest_version(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
+def _at_version(spark: SparkSession, path: str, version: int | None) -> tuple[DataFrame, int]:
     from delta.tables import DeltaTable
 
     if not DeltaTable.isDeltaTable(spark, path):
         raise FileNotFoundError(f"no Delta table at {path}")
-    version = int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    if version is None:
+        version = int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
     return spark.read.format("delta").option("versionAsOf", version).load(path), version
 
 
-def read_snapshot(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> Snapshot:
+def read_snapshot(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, versions: tuple[int, int] | None = None
+) -> Snapshot:
+    """`decisions` and `fraud_labels` at the given (decisions, labels) Delta versions, else the latest:
+    a gate and the training after it must see the same rows while the stream keeps appending."""
     decisions_path = bundle.target.table_path(config.tables.decisions)
     labels_path = bundle.target.table_path(config.tables.fraud_labels)
-    decisions, decisions_version = _at_latest_version(spark, decisions_path)
-    labels, labels_version = _at_latest_version(spark, labels_path)
+    decisions_at, labels_at = versions or (None, None)
+    decisions, decisions_version = _at_version(spark, decisions_path, decisions_at)
+    labels, labels_version = _at_version(spark, labels_path, labels_at)
     return Snapshot(decisions, labels, decisions_version, labels_version, decisions_path, labels_path)
