@@ -11,8 +11,8 @@ export PIXGUARD_PROJECT_ROOT := $(CURDIR)
 # Everything a fresh machine needs, from the project's own files: Java for Spark and Kafka
 # (Debian package if missing), then the locked Python set into .venv (uv, from PyPI).
 system-deps:
-	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 (Spark and Kafka need it)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@command -v javac >/dev/null 2>&1 || { echo "installing the Java 17 JDK (Spark and Kafka run on it; the feature jar is compiled with it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless; }
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 
 # Headless Chromium for the Airflow UI test (driven over the DevTools protocol, no driver needed).
@@ -31,7 +31,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml Makefile
 	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) --no-deps -e .
 	touch $@
 
-install: system-deps $(VENV)/.installed
+# The feature operators run in the JVM (src/jvm, Scala): compiled with the Scala compiler that ships
+# inside pyspark's own jars, so the jar always matches the Spark it runs in.
+FEATURES_JAR := build/pixguard-features.jar
+$(FEATURES_JAR): $(VENV)/.installed $(shell find src/jvm -name '*.scala')
+	@mkdir -p $(@D)
+	jars=$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') && \
+	  java -cp "$$jars/*" scala.tools.nsc.Main -usejavacp -release 17 -deprecation -Werror -d $@.tmp.jar \
+	  $$(find src/jvm -name '*.scala') && mv $@.tmp.jar $@
+
+install: system-deps $(VENV)/.installed $(FEATURES_JAR)
 
 test: install browser-deps
 	$(PY) -m pytest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle
@@ -26,16 +27,30 @@ BASE_SPARK_CONF = {
 }
 
 
+# The project's JVM code (the keyed-state feature operators, src/jvm), built by `make install`.
+FEATURES_JAR = Path("build/pixguard-features.jar")
+
+
 def spark_conf(bundle: Bundle, job_name: str) -> dict[str, str]:
     """Everything a job's session is configured with, also what spark-submit is given as --conf."""
-    return {**BASE_SPARK_CONF, **bundle.spark_conf_for(job_name)}
+    conf = {**BASE_SPARK_CONF, **bundle.spark_conf_for(job_name)}
+    jars = [j for j in conf.get("spark.jars", "").split(",") if j]
+    conf["spark.jars"] = ",".join([str(features_jar(bundle)), *jars])
+    return conf
+
+
+def features_jar(bundle: Bundle) -> Path:
+    jar = bundle.project_root / FEATURES_JAR
+    if not jar.is_file():
+        raise FileNotFoundError(f"{jar} is missing: `make install` builds it from src/jvm")
+    return jar
 
 
 def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
     if bundle.target.spark.master.startswith("local"):
-        # Python workers (UDFs, transformWithState) must run this interpreter, with its packages,
+        # Python workers (the model's pandas UDF) must run this interpreter, with its packages,
         # not whatever `python3` is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
@@ -44,20 +59,4 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    _quiet_noisy_loggers(spark)
     return spark
-
-
-# Loggers of the driver JVM (in local mode also the executor) held above WARN.
-QUIET_LOGGERS = {
-    # A WARN for every read of a key that has no state yet, i.e. for every new payer and payee:
-    # 100,000 lines in a two-minute demo, and log I/O on the hot path.
-    "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer": "ERROR",
-}
-
-
-def _quiet_noisy_loggers(spark: SparkSession) -> None:
-    jvm = spark.sparkContext._jvm
-    log4j = jvm.org.apache.logging.log4j
-    for name, level in QUIET_LOGGERS.items():
-        log4j.core.config.Configurator.setLevel(name, log4j.Level.toLevel(level))

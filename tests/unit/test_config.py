@@ -163,3 +163,15 @@ def test_cli_validate_exits_non_zero_naming_the_problem(
     assert main(["bundle", "validate"]) == 0
     out = capsys.readouterr().out
     assert "name: local" in out and "pix.transactions" in out
+
+
+def test_every_job_session_carries_the_feature_jar_before_the_bundle_s_own_jars(tmp_path: Path) -> None:
+    from pixguard.spark import FEATURES_JAR, spark_conf
+
+    root = write_bundle(tmp_path, MINIMAL_BUNDLE.replace("spark.ui.enabled: false", "spark.jars: /opt/extra.jar"))
+    bundle = load_bundle(root, state_dir=tmp_path / "state")
+    with pytest.raises(FileNotFoundError, match=r"pixguard-features\.jar is missing: `make install` builds it"):
+        spark_conf(bundle, "streaming")
+    (root / FEATURES_JAR).parent.mkdir()
+    (root / FEATURES_JAR).write_bytes(b"jar")
+    assert spark_conf(bundle, "streaming")["spark.jars"] == f"{root / FEATURES_JAR},/opt/extra.jar"

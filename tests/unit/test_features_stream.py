@@ -109,7 +109,7 @@ def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spa
 def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta
 
-    from pixguard.features.processors import STATE_TTL_MS
+    from pixguard.features.enrich import STATE_TTL_MS
 
     start = datetime(2026, 1, 1, 12, 0)
     ttl_days = STATE_TTL_MS // 86_400_000

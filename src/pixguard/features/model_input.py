@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pixguard.features.history import PAYEE_FEATURES, PAYER_FEATURES
+from pixguard.features.enrich import PAYEE_FEATURES, PAYER_FEATURES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

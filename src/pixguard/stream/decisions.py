@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.decision import DECISION, REASONS, decide
-from pixguard.features.enrich import FEATURE_COLUMNS
+from pixguard.features.enrich import FEATURE_COLUMNS, IS_DUPLICATE
 from pixguard.features.model_input import with_model_features
-from pixguard.features.processors import IS_DUPLICATE
 from pixguard.features.reference import with_calendar_features, with_reference_features
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS

@@ -1,0 +1,221 @@
+package pixguard.features
+
+import scala.collection.mutable.ArrayBuffer
+
+/** Point-in-time behavioural features over a compact per-key history.
+  *
+  * A transaction's features describe history strictly before it: `featuresFor` reads the history,
+  * then `record` adds the transaction. The processors feed a key's rows in event-time order, so the
+  * earlier transactions of the same micro-batch count too. One history is one state value per key
+  * (arrays, pruned by age and capped), read once and written once per key and micro-batch. */
+object Windows {
+  val MinuteMs: Long = 60000L
+  val HourMs: Long = 60 * MinuteMs
+  val DayMs: Long = 24 * HourMs
+
+  val Payer: Seq[(String, Long)] = Seq("10m" -> 10 * MinuteMs, "1h" -> HourMs, "24h" -> DayMs, "7d" -> 7 * DayMs)
+  val Payee: Seq[(String, Long)] = Seq("10m" -> 10 * MinuteMs, "1h" -> HourMs)
+  val DuplicateHorizonMs: Long = DayMs
+
+  val MaxRecentEvents = 2000
+  val MaxKnownPayees = 500
+  val MaxKnownDevices = 20
+  val MaxSeenIds = 5000
+
+  /** Python's round(x, digits): exact binary value, ties to even. */
+  def round(value: Double, digits: Int): Double =
+    new java.math.BigDecimal(value).setScale(digits, java.math.RoundingMode.HALF_EVEN).doubleValue
+
+  def keepLast(indexes: IndexedSeq[Int], limit: Int): IndexedSeq[Int] =
+    if (indexes.length > limit) indexes.takeRight(limit) else indexes
+}
+
+/** The stored form of a payer's history (a state value; Spark encodes it as a struct). */
+case class PayerState(
+    recentTs: Array[Long],
+    recentAmount: Array[Double],
+    recentPayee: Array[String],
+    knownPayees: Array[String],
+    knownDevices: Array[String],
+    seenIds: Array[String],
+    seenTs: Array[Long],
+    txCount: Long,
+    amountSum: Double,
+    amountSumSq: Double,
+    lastTs: Option[Long])
+
+case class PayeeState(recentTs: Array[Long], recentAmount: Array[Double], recentPayer: Array[String])
+
+object PayerHistory {
+  val FeatureNames: Seq[String] =
+    Windows.Payer.map { case (w, _) => s"payer_tx_count_$w" } ++
+      Windows.Payer.map { case (w, _) => s"payer_amount_sum_$w" } ++
+      Seq(
+        "payer_distinct_payees_24h",
+        "payer_history_tx_count",
+        "payer_amount_ratio_to_mean",
+        "payer_amount_zscore",
+        "payer_first_payment_to_payee",
+        "payer_new_device",
+        "payer_seconds_since_previous_tx")
+
+  def from(state: PayerState): PayerHistory = {
+    val h = new PayerHistory
+    h.recentTs ++= state.recentTs
+    h.recentAmount ++= state.recentAmount
+    h.recentPayee ++= state.recentPayee
+    h.knownPayees ++= state.knownPayees
+    h.knownDevices ++= state.knownDevices
+    h.seenIds ++= state.seenIds
+    h.seenTs ++= state.seenTs
+    h.txCount = state.txCount
+    h.amountSum = state.amountSum
+    h.amountSumSq = state.amountSumSq
+    h.lastTs = state.lastTs
+    h
+  }
+}
+
+final class PayerHistory {
+  import Windows._
+
+  val recentTs = ArrayBuffer.empty[Long]
+  val recentAmount = ArrayBuffer.empty[Double]
+  val recentPayee = ArrayBuffer.empty[String]
+  val knownPayees = ArrayBuffer.empty[String]
+  val knownDevices = ArrayBuffer.empty[String]
+  val seenIds = ArrayBuffer.empty[String]
+  val seenTs = ArrayBuffer.empty[Long]
+  var txCount: Long = 0L
+  var amountSum: Double = 0.0
+  var amountSumSq: Double = 0.0
+  var lastTs: Option[Long] = None
+
+  def isDuplicate(endToEndId: String): Boolean = seenIds.contains(endToEndId)
+
+  /** Values in the order of PayerHistory.FeatureNames; null where a feature is undefined. */
+  def featuresFor(tsMs: Long, amount: Double, payee: String, device: String): Seq[Any] = {
+    def inWindow(width: Long): IndexedSeq[Int] =
+      recentTs.indices.filter(i => recentTs(i) >= tsMs - width && recentTs(i) < tsMs)
+    val windows = Payer.map { case (_, width) => inWindow(width) }
+    val counts: Seq[Any] = windows.map(w => w.length.toLong)
+    val sums: Seq[Any] = windows.map(w => round(w.map(recentAmount).sum, 2))
+    val distinctPayees24h = inWindow(DayMs).map(recentPayee).distinct.length.toLong
+    val mean: Option[Double] = if (txCount > 0) Some(amountSum / txCount) else None
+    val variance = mean.map(m => amountSumSq / txCount - m * m)
+    val ratio = mean.filter(_ != 0.0).map(m => round(amount / m, 4))
+    val zscore = for { m <- mean; v <- variance if v > 1e-9 } yield round((amount - m) / math.sqrt(v), 4)
+    val firstToPayee = if (knownPayees.contains(payee)) 0L else 1L
+    val newDevice = if (txCount > 0 && !knownDevices.contains(device)) 1L else 0L
+    val sincePrevious = lastTs.map(last => round((tsMs - last) / 1000.0, 3))
+    counts ++ sums ++ Seq[Any](
+      distinctPayees24h,
+      txCount,
+      ratio.getOrElse(null),
+      zscore.getOrElse(null),
+      firstToPayee,
+      newDevice,
+      sincePrevious.getOrElse(null))
+  }
+
+  def record(endToEndId: String, tsMs: Long, amount: Double, payee: String, device: String): Unit = {
+    recentTs += tsMs
+    recentAmount += amount
+    recentPayee += payee
+    knownPayees -= payee // most recent last, so the cap forgets the payees paid longest ago
+    knownPayees += payee
+    if (!knownDevices.contains(device)) knownDevices += device
+    seenIds += endToEndId
+    seenTs += tsMs
+    txCount += 1
+    amountSum += amount
+    amountSumSq += amount * amount
+    lastTs = Some(lastTs.fold(tsMs)(math.max(_, tsMs)))
+  }
+
+  /** Forget what no window can reach any more, and cap what a very active key keeps. */
+  def prune(nowMs: Long): Unit = {
+    val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - Payer.last._2), MaxRecentEvents)
+    val seen = keepLast(seenTs.indices.filter(i => seenTs(i) >= nowMs - DuplicateHorizonMs), MaxSeenIds)
+    replace(recentTs, keep.map(recentTs))
+    replace(recentAmount, keep.map(recentAmount))
+    replace(recentPayee, keep.map(recentPayee))
+    replace(seenIds, seen.map(seenIds))
+    replace(seenTs, seen.map(seenTs))
+    if (knownPayees.length > MaxKnownPayees) knownPayees.remove(0, knownPayees.length - MaxKnownPayees)
+    if (knownDevices.length > MaxKnownDevices) knownDevices.remove(0, knownDevices.length - MaxKnownDevices)
+  }
+
+  def latestMs: Option[Long] = lastTs
+
+  def toState: PayerState = PayerState(
+    recentTs.toArray,
+    recentAmount.toArray,
+    recentPayee.toArray,
+    knownPayees.toArray,
+    knownDevices.toArray,
+    seenIds.toArray,
+    seenTs.toArray,
+    txCount,
+    amountSum,
+    amountSumSq,
+    lastTs)
+
+  private def replace[T](buffer: ArrayBuffer[T], values: IndexedSeq[T]): Unit = {
+    buffer.clear()
+    buffer ++= values
+  }
+}
+
+object PayeeHistory {
+  val FeatureNames: Seq[String] =
+    Windows.Payee.map { case (w, _) => s"payee_inbound_count_$w" } ++
+      Seq("payee_inbound_amount_1h", "payee_distinct_payers_1h")
+
+  def from(state: PayeeState): PayeeHistory = {
+    val h = new PayeeHistory
+    h.recentTs ++= state.recentTs
+    h.recentAmount ++= state.recentAmount
+    h.recentPayer ++= state.recentPayer
+    h
+  }
+}
+
+final class PayeeHistory {
+  import Windows._
+
+  val recentTs = ArrayBuffer.empty[Long]
+  val recentAmount = ArrayBuffer.empty[Double]
+  val recentPayer = ArrayBuffer.empty[String]
+
+  /** Values in the order of PayeeHistory.FeatureNames. */
+  def featuresFor(tsMs: Long): Seq[Any] = {
+    def inWindow(width: Long): IndexedSeq[Int] =
+      recentTs.indices.filter(i => recentTs(i) >= tsMs - width && recentTs(i) < tsMs)
+    val counts: Seq[Any] = Payee.map { case (_, width) => inWindow(width).length.toLong }
+    val hour = inWindow(HourMs)
+    counts ++ Seq[Any](round(hour.map(recentAmount).sum, 2), hour.map(recentPayer).distinct.length.toLong)
+  }
+
+  def record(tsMs: Long, amount: Double, payer: String): Unit = {
+    recentTs += tsMs
+    recentAmount += amount
+    recentPayer += payer
+  }
+
+  def prune(nowMs: Long): Unit = {
+    val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - HourMs), MaxRecentEvents)
+    val ts = keep.map(recentTs)
+    val amounts = keep.map(recentAmount)
+    val payers = keep.map(recentPayer)
+    recentTs.clear(); recentTs ++= ts
+    recentAmount.clear(); recentAmount ++= amounts
+    recentPayer.clear(); recentPayer ++= payers
+  }
+
+  def latestMs: Option[Long] = recentTs.maxOption
+
+  def isEmpty: Boolean = recentTs.isEmpty
+
+  def toState: PayeeState = PayeeState(recentTs.toArray, recentAmount.toArray, recentPayer.toArray)
+}
