@@ -183,11 +183,31 @@ class DecisionBatch:
             .save(self.bundle.target.table_path(table))
         )
 
-    def _publish(self, df: DataFrame, topic: str) -> None:
+    def _publish(self, decisions: DataFrame, quarantine: DataFrame | None) -> None:
+        """Every decision to pix.decisions, REVIEW and BLOCK also to pix.alerts, quarantined records to
+        pix.dlq: one Kafka write (a `topic` column), not one Spark job per topic."""
+        from functools import reduce
+
         from pyspark.sql import functions as F
 
-        payload = df.select(F.col("end_to_end_id").alias("key"), F.to_json(F.struct(*df.columns)).alias("value"))
-        payload.write.format("kafka").options(**self.bundle.target.kafka.spark_options()).option("topic", topic).save()
+        def keyed(df: DataFrame, topic: str) -> DataFrame:
+            return df.select(
+                F.lit(topic).alias("topic"),
+                F.col("end_to_end_id").alias("key"),
+                F.to_json(F.struct(*df.columns)).alias("value"),
+            )
+
+        topics = self.config.topics
+        records = [
+            keyed(decisions, topics.decisions.name),
+            keyed(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name),
+        ]
+        if quarantine is not None:
+            dead_letters = quarantine.withColumn("value_base64", F.base64("value")).drop("value")
+            records.append(keyed(dead_letters, topics.dlq.name))
+        reduce(lambda a, b: a.unionByName(b), records).write.format("kafka").options(
+            **self.bundle.target.kafka.spark_options()
+        ).save()
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
@@ -208,19 +228,17 @@ class DecisionBatch:
             lap("read_validate_features")
             valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
             quarantine = self.quarantine(batch, now).persist()
+            reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             decisions = self.decide(valid, batch_id, now).persist()
             self._append_delta(decisions, self.config.tables.decisions, batch_id)
             lap("score_decide_write_decisions")
-            self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
+            if reasons:  # most batches have nothing to quarantine: no empty commit, no empty Kafka records
+                self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
             lap("write_quarantine")
             if self.publish_to_kafka:
-                topics = self.config.topics
-                self._publish(decisions, topics.decisions.name)
-                self._publish(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name)
-                self._publish(quarantine.withColumn("value_base64", F.base64("value")).drop("value"), topics.dlq.name)
+                self._publish(decisions, quarantine if reasons else None)
                 lap("publish_kafka")
             counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
-            reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)
             outcome = BatchOutcome(
                 batch_id=batch_id,
