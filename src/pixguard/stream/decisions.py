@@ -50,6 +50,28 @@ DECISION_COLUMNS = [
     "partition",
     "offset",
 ]
+# What pix.decisions carries: the payment's identity and the decision. The served features stay in
+# Delta `decisions` (and in pix.alerts, for whoever triages an alert); serialising them into every
+# decision message was the largest per-row cost of the Kafka write.
+DECISION_EVENT_COLUMNS = [
+    "end_to_end_id",
+    "event_time",
+    "amount_brl",
+    "payer_ispb",
+    "payer_document",
+    "payee_ispb",
+    "payee_document",
+    "payee_key",
+    SCORE,
+    MODEL_REASONS,
+    RULE_HITS,
+    DECISION,
+    REASONS,
+    "model_version",
+    "rules_version",
+    "decided_at",
+    "decision_latency_ms",
+]
 
 
 @dataclass
@@ -184,8 +206,8 @@ class DecisionBatch:
         )
 
     def _publish(self, decisions: DataFrame, quarantine: DataFrame | None) -> None:
-        """Every decision to pix.decisions, REVIEW and BLOCK also to pix.alerts, quarantined records to
-        pix.dlq: one Kafka write (a `topic` column), not one Spark job per topic."""
+        """Every decision to pix.decisions, REVIEW and BLOCK with their features to pix.alerts,
+        quarantined records to pix.dlq: one Kafka write (a `topic` column), not one Spark job per topic."""
         from functools import reduce
 
         from pyspark.sql import functions as F
@@ -199,7 +221,7 @@ class DecisionBatch:
 
         topics = self.config.topics
         records = [
-            keyed(decisions, topics.decisions.name),
+            keyed(decisions.select(*DECISION_EVENT_COLUMNS), topics.decisions.name),
             keyed(decisions.where(F.col(DECISION) != "APPROVE"), topics.alerts.name),
         ]
         if quarantine is not None:
@@ -230,14 +252,16 @@ class DecisionBatch:
             quarantine = self.quarantine(batch, now).persist()
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             decisions = self.decide(valid, batch_id, now).persist()
+            if self.publish_to_kafka:
+                # Kafka first: it is what waits for the decision. A crash before the Delta commit
+                # replays the batch, and the repeats carry the same end_to_end_id key.
+                self._publish(decisions, quarantine if reasons else None)
+                lap("score_decide_publish_kafka")
             self._append_delta(decisions, self.config.tables.decisions, batch_id)
-            lap("score_decide_write_decisions")
+            lap("write_decisions")
             if reasons:  # most batches have nothing to quarantine: no empty commit, no empty Kafka records
                 self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
             lap("write_quarantine")
-            if self.publish_to_kafka:
-                self._publish(decisions, quarantine if reasons else None)
-                lap("publish_kafka")
             counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)
             outcome = BatchOutcome(
