@@ -59,8 +59,9 @@ def check_signature(model: Any) -> None:
         raise ValueError(f"the model's signature lacks served features: {missing}")
 
 
-def score_with_model(df: DataFrame, ref: ModelRef | None, top_reasons: int) -> DataFrame:
-    """Add `score` and `model_reasons`; without a model both are null (rules alone decide)."""
+def score_with_model(df: DataFrame, ref: ModelRef | None, top_reasons: int, explain_from_score: float) -> DataFrame:
+    """Add `score` and `model_reasons` (null below `explain_from_score`); without a model both are
+    null (rules alone decide)."""
     from pyspark.sql import functions as F
 
     if ref is None:
@@ -75,7 +76,8 @@ def score_with_model(df: DataFrame, ref: ModelRef | None, top_reasons: int) -> D
 
         model = _loaded(ref)
         for batch in batches:
-            result = model.predict(batch[MODEL_FEATURES], params={"top_features": top_reasons})
+            params = {"top_features": top_reasons, "explain_from_score": explain_from_score}
+            result = model.predict(batch[MODEL_FEATURES], params=params)
             if isinstance(result, pd.DataFrame) and "score" in result:
                 scores, reasons = result["score"], result.get("top_features")
             else:

@@ -254,3 +254,6 @@ def test_promotion_policy_forced_promotion_and_rollback(lifecycle, retrained) ->
     ]
     assert champion_moves == [("promote", weak, True), ("promote", retrained.version, False), ("rollback", weak, False)]
     assert np.isfinite(better.challenger.batch_scoring_ms)
+    # `pixguard model list` shows where the aliases point.
+    listed = {row.version: row.aliases for row in registry.list_versions(uri, name)}
+    assert "champion" in listed[str(weak)] and "champion" not in listed[str(retrained.version)]

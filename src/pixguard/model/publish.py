@@ -29,7 +29,8 @@ def log_model_in_run(
 
     model = FraudModel(booster, feature_names or list(example.columns))
     sample = example.head(20)
-    signature = infer_signature(sample, model.predict(None, sample), params={"top_features": TOP_FEATURES})
+    params = {"top_features": TOP_FEATURES, "explain_from_score": 0.0}
+    signature = infer_signature(sample, model.predict(None, sample, params), params=params)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=model,

@@ -184,7 +184,8 @@ def evaluate_model(
     review_threshold: float,
 ) -> Evaluation:
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        result = model.predict(frame)
+        # As the stream scores: reasons only for the scores that a decision reports them for.
+        result = model.predict(frame, params={"explain_from_score": review_threshold})
         return np.asarray(result["score"] if isinstance(result, pd.DataFrame) else result, dtype=float)
 
     scores = predict(test[MODEL_FEATURES])
@@ -303,6 +304,10 @@ class VersionRow:
 
 def list_versions(tracking_uri: str, name: str) -> list[VersionRow]:
     client = _client(tracking_uri)
+    # search_model_versions leaves the aliases out of its results: they come from the model itself.
+    aliases_of: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases_of.setdefault(str(version), []).append(alias)
     rows = []
     for mv in client.search_model_versions(f"name='{name}'"):
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
@@ -311,7 +316,7 @@ def list_versions(tracking_uri: str, name: str) -> list[VersionRow]:
         rows.append(
             VersionRow(
                 version=str(mv.version),
-                aliases=sorted(mv.aliases or []),
+                aliases=sorted(aliases_of.get(str(mv.version), [])),
                 created=created,
                 status=tags.get("promotion_status", ""),
                 metrics={m: metrics[m] for m in LISTED_METRICS if m in metrics},

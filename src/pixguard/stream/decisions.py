@@ -150,10 +150,14 @@ class DecisionBatch:
         enriched = self.enrich(transactions)
         rules = self._rules_for(enriched).current
         self.models.refresh()
+        scoring = self.config.scoring
         scored = score_with_model(
-            with_model_features(rules.apply(enriched)), self.models.current, self.config.scoring.top_reasons
+            with_model_features(rules.apply(enriched)),
+            self.models.current,
+            scoring.top_reasons,
+            explain_from_score=scoring.review_threshold,  # the only scores a decision gives reasons for
         )
-        decided = decide(scored, self.config.scoring.review_threshold, self.config.scoring.block_threshold)
+        decided = decide(scored, scoring.review_threshold, scoring.block_threshold)
         decided_lit = F.lit(decided_at).cast("timestamp")
         return decided.select(
             *[
