@@ -50,6 +50,7 @@ def test_each_valid_transaction_is_decided_once_and_each_bad_record_quarantined_
     isolated,
     mlflow_server,  # noqa: ANN001
 ) -> None:
+    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     bundle, config = isolated
@@ -71,6 +72,8 @@ def test_each_valid_transaction_is_decided_once_and_each_bad_record_quarantined_
 
     decisions = spark.read.format("delta").load(bundle.target.table_path("decisions"))
     assert decisions.count() == len(valid)
+    appends = DeltaTable.forPath(spark, bundle.target.table_path("decisions")).history().collect()
+    assert all(int(c.operationMetrics["numOutputRows"]) > 0 for c in appends if c.operation == "WRITE")
     assert {r.end_to_end_id for r in decisions.select("end_to_end_id").collect()} == {m["end_to_end_id"] for m in valid}
     quarantine = spark.read.format("delta").load(bundle.target.table_path("quarantine"))
     by_reason = sorted((r.reason, bytes(r.value) if r.value else None) for r in quarantine.collect())

@@ -256,12 +256,15 @@ class DecisionBatch:
                 # replays the batch, and the repeats carry the same end_to_end_id key.
                 self._publish(decisions, quarantine if reasons else None)
                 lap("score_decide_publish_kafka")
-            self._append_delta(decisions, self.config.tables.decisions, batch_id)
+            counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
+            # No empty commits: most batches quarantine nothing, and the batches the feature state's
+            # event-time timers run without new data decide nothing.
+            if counts:
+                self._append_delta(decisions, self.config.tables.decisions, batch_id)
             lap("write_decisions")
-            if reasons:  # most batches have nothing to quarantine: no empty commit, no empty Kafka records
+            if reasons:
                 self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
             lap("write_quarantine")
-            counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)
             outcome = BatchOutcome(
                 batch_id=batch_id,
