@@ -28,6 +28,16 @@ object Windows {
 
   def keepLast(indexes: IndexedSeq[Int], limit: Int): IndexedSeq[Int] =
     if (indexes.length > limit) indexes.takeRight(limit) else indexes
+
+  /** Positions of the events in [tsMs - width, tsMs): the window strictly before a payment. */
+  def within(times: ArrayBuffer[Long], tsMs: Long, width: Long): IndexedSeq[Int] =
+    times.indices.filter(i => times(i) >= tsMs - width && times(i) < tsMs)
+
+  def keepOnly[T](buffer: ArrayBuffer[T], indexes: IndexedSeq[Int]): Unit = {
+    val kept = indexes.map(buffer)
+    buffer.clear()
+    buffer ++= kept
+  }
 }
 
 /** The stored form of a payer's history (a state value; Spark encodes it as a struct). */
@@ -95,12 +105,10 @@ final class PayerHistory {
 
   /** Values in the order of PayerHistory.FeatureNames; null where a feature is undefined. */
   def featuresFor(tsMs: Long, amount: Double, payee: String, device: String): Seq[Any] = {
-    def inWindow(width: Long): IndexedSeq[Int] =
-      recentTs.indices.filter(i => recentTs(i) >= tsMs - width && recentTs(i) < tsMs)
-    val windows = Payer.map { case (_, width) => inWindow(width) }
+    val windows = Payer.map { case (_, width) => within(recentTs, tsMs, width) }
     val counts: Seq[Any] = windows.map(w => w.length.toLong)
     val sums: Seq[Any] = windows.map(w => round(w.map(recentAmount).sum, 2))
-    val distinctPayees24h = inWindow(DayMs).map(recentPayee).distinct.length.toLong
+    val distinctPayees24h = windows(Payer.indexWhere(_._2 == DayMs)).map(recentPayee).distinct.length.toLong
     val mean: Option[Double] = if (txCount > 0) Some(amountSum / txCount) else None
     val variance = mean.map(m => amountSumSq / txCount - m * m)
     val ratio = mean.filter(_ != 0.0).map(m => round(amount / m, 4))
@@ -137,11 +145,11 @@ final class PayerHistory {
   def prune(nowMs: Long): Unit = {
     val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - Payer.last._2), MaxRecentEvents)
     val seen = keepLast(seenTs.indices.filter(i => seenTs(i) >= nowMs - DuplicateHorizonMs), MaxSeenIds)
-    replace(recentTs, keep.map(recentTs))
-    replace(recentAmount, keep.map(recentAmount))
-    replace(recentPayee, keep.map(recentPayee))
-    replace(seenIds, seen.map(seenIds))
-    replace(seenTs, seen.map(seenTs))
+    keepOnly(recentTs, keep)
+    keepOnly(recentAmount, keep)
+    keepOnly(recentPayee, keep)
+    keepOnly(seenIds, seen)
+    keepOnly(seenTs, seen)
     if (knownPayees.length > MaxKnownPayees) knownPayees.remove(0, knownPayees.length - MaxKnownPayees)
     if (knownDevices.length > MaxKnownDevices) knownDevices.remove(0, knownDevices.length - MaxKnownDevices)
   }
@@ -160,11 +168,6 @@ final class PayerHistory {
     amountSum,
     amountSumSq,
     lastTs)
-
-  private def replace[T](buffer: ArrayBuffer[T], values: IndexedSeq[T]): Unit = {
-    buffer.clear()
-    buffer ++= values
-  }
 }
 
 object PayeeHistory {
@@ -190,10 +193,8 @@ final class PayeeHistory {
 
   /** Values in the order of PayeeHistory.FeatureNames. */
   def featuresFor(tsMs: Long): Seq[Any] = {
-    def inWindow(width: Long): IndexedSeq[Int] =
-      recentTs.indices.filter(i => recentTs(i) >= tsMs - width && recentTs(i) < tsMs)
-    val counts: Seq[Any] = Payee.map { case (_, width) => inWindow(width).length.toLong }
-    val hour = inWindow(HourMs)
+    val counts: Seq[Any] = Payee.map { case (_, width) => within(recentTs, tsMs, width).length.toLong }
+    val hour = within(recentTs, tsMs, HourMs)
     counts ++ Seq[Any](round(hour.map(recentAmount).sum, 2), hour.map(recentPayer).distinct.length.toLong)
   }
 
@@ -205,12 +206,9 @@ final class PayeeHistory {
 
   def prune(nowMs: Long): Unit = {
     val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - HourMs), MaxRecentEvents)
-    val ts = keep.map(recentTs)
-    val amounts = keep.map(recentAmount)
-    val payers = keep.map(recentPayer)
-    recentTs.clear(); recentTs ++= ts
-    recentAmount.clear(); recentAmount ++= amounts
-    recentPayer.clear(); recentPayer ++= payers
+    keepOnly(recentTs, keep)
+    keepOnly(recentAmount, keep)
+    keepOnly(recentPayer, keep)
   }
 
   def latestMs: Option[Long] = recentTs.maxOption
