@@ -3,16 +3,19 @@
 For each input rate, a fresh streaming job (jobs/streaming.py, own topics, tables and checkpoints
 under a temporary PIXGUARD_HOME, the running local Kafka and MLflow) scores simulated traffic
 published at that rate for --seconds. Latency is measured where a consumer sees it: the broker
-timestamp of the decision on pix.decisions minus the payment's event time. Lag is the input
-topic's end offsets minus the decisions published, sampled every 5 s.
+timestamp of the decision on pix.decisions minus the payment's event time (`p*_s`), and minus the
+payment's own broker timestamp on pix.transactions (`job_p*_s`: without the publisher's delays). Lag
+is the input topic's end offsets minus the decisions published, sampled every 5 s.
 
 Run: .venv/bin/python bench/streaming_throughput.py --rates 1000,5000,10000 --seconds 120
-(needs `pixguard up`; a champion model is used if one is registered, else rules only).
+(needs `pixguard up`; a champion model is used if one is registered, else rules only). The job's
+home gets the key registry and DICT marks of the simulated population first, as the demo's has.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,7 +34,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pixguard.config import load_bundle, load_streaming_config
 from pixguard.kafka_topics import ensure_topics
-from pixguard.simulator.runs import run_live
+from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.stack.local import up
 
@@ -39,26 +42,46 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class DecisionWatcher(threading.Thread):
-    """Reads pix.decisions from the start: (broker timestamp ms, event time ms) per decision."""
+    """Reads pix.transactions and pix.decisions from the start. Per decision: its broker timestamp, the
+    payment's event time and the broker timestamp of the payment itself (when the job could first
+    read it). The publisher shares the cores and falls behind at times (it generates its traffic a
+    minute at a time), so decision time minus event time blames the job for the publisher's delay too;
+    minus the payment's arrival in Kafka is the job's own latency."""
 
-    def __init__(self, kafka_conf: dict, topic: str) -> None:
+    def __init__(self, kafka_conf: dict, transactions: str, decisions: str) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer(
             {**kafka_conf, "group.id": f"bench-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
         )
-        self.consumer.subscribe([topic])
-        self.seen: list[tuple[int, int]] = []
+        self.transactions, self.decisions = transactions, decisions
+        self.consumer.subscribe([transactions, decisions])
+        self.arrived: dict[bytes, int] = {}  # end_to_end_id -> broker timestamp ms of the payment
+        self.seen: list[tuple[int, int, bytes]] = []  # decision broker ms, event time ms, end_to_end_id
         self.stop = threading.Event()
+
+    @staticmethod
+    def _end_to_end_id(value: bytes) -> bytes:
+        start = value.index(b'"', value.index(b":", value.index(b'"end_to_end_id"') + 15)) + 1
+        return value[start : value.index(b'"', start)]
 
     def run(self) -> None:
         while not self.stop.is_set():
             for message in self.consumer.consume(5_000, 0.5):
                 if message.error():
                     continue
-                event_time = json.loads(message.value())["event_time"]
-                event_ms = int(pd.Timestamp(event_time).value // 1_000_000)
-                self.seen.append((message.timestamp()[1], event_ms))
+                if message.topic() == self.transactions:
+                    with contextlib.suppress(ValueError):  # no end_to_end_id: quarantined, never decided
+                        self.arrived[self._end_to_end_id(message.value())] = message.timestamp()[1]
+                    continue
+                decision = json.loads(message.value())
+                event_ms = int(pd.Timestamp(decision["event_time"]).value // 1_000_000)
+                self.seen.append((message.timestamp()[1], event_ms, decision["end_to_end_id"].encode()))
         self.consumer.close()
+
+    def job_latencies_s(self, first: int) -> np.ndarray:
+        """Decision broker time minus the payment's broker time, for the decisions from `first` on."""
+        pairs = [(decided, self.arrived.get(e2e)) for decided, _, e2e in self.seen[first:]]
+        return np.array([(decided - arrived) / 1000.0 for decided, arrived in pairs if arrived is not None])
 
 
 def end_offsets(kafka_conf: dict, topic: str) -> int:
@@ -68,6 +91,16 @@ def end_offsets(kafka_conf: dict, topic: str) -> int:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
     finally:
         consumer.close()
+
+
+def seed_reference_tables(bundle, config, simulator, seed: int) -> None:  # noqa: ANN001
+    """The job joins the DICT key registry and fraud marks of the payers and payees it sees, as in
+    production: a day of the live traffic's population history writes them (not run through the job)."""
+    from pyspark.sql import SparkSession
+
+    run = run_history(bundle, config, simulator, days=1, seed=seed, backfill=False)
+    print(f"reference tables: {run.history.keys} keys, {run.history.marks} DICT marks", flush=True)
+    SparkSession.getActiveSession().stop()  # the cores are the job's
 
 
 def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
@@ -85,6 +118,7 @@ def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
     ensure_topics(bundle.target.kafka, config.topics.all())
     kafka_conf = bundle.target.kafka.client_config()
     simulator = load_simulator_config(PROJECT_ROOT)
+    seed_reference_tables(bundle, config, simulator, seed=rate + 1)
 
     log = (workdir / f"job-{rate}.log").open("wb")
     job = subprocess.Popen(
@@ -94,7 +128,7 @@ def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    watcher = DecisionWatcher(kafka_conf, config.topics.decisions.name)
+    watcher = DecisionWatcher(kafka_conf, config.topics.transactions.name, config.topics.decisions.name)
     watcher.start()
     try:
         warmup = run_live(bundle, config, simulator, rate=200, count=200, seed=rate, progress=False)
@@ -137,8 +171,11 @@ def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
         watcher.stop.set()
         watcher.join(10)
 
-    measured = np.array(watcher.seen[base:], dtype=np.int64)
+    measured = np.array([(decided, event) for decided, event, _ in watcher.seen[base:]], dtype=np.int64)
     latency = (measured[:, 0] - measured[:, 1]) / 1000.0 if len(measured) else np.array([np.nan])
+    job_latency = watcher.job_latencies_s(base)
+    if not len(job_latency):
+        job_latency = np.array([np.nan])
     span = (measured[:, 0].max() - measured[:, 0].min()) / 1000.0 if len(measured) > 1 else np.nan
     lags = [lag for _, lag in lag_samples]
     third = max(len(lags) // 3, 1)
@@ -151,6 +188,10 @@ def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
         "p50_s": round(float(np.percentile(latency, 50)), 3),
         "p95_s": round(float(np.percentile(latency, 95)), 3),
         "p99_s": round(float(np.percentile(latency, 99)), 3),
+        "job_matched": len(job_latency),
+        "job_p50_s": round(float(np.percentile(job_latency, 50)), 3),
+        "job_p95_s": round(float(np.percentile(job_latency, 95)), 3),
+        "job_p99_s": round(float(np.percentile(job_latency, 99)), 3),
         "lag_first_third": int(np.mean(lags[:third])) if lags else None,
         "lag_last_third": int(np.mean(lags[-third:])) if lags else None,
         "drain_after_traffic_s": round(drain_s, 1),

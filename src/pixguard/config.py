@@ -342,6 +342,12 @@ class StreamingConfig(_Model):
     source: SourceSettings = SourceSettings()
     tables: Tables = Tables()
     trigger_interval_s: float = Field(default=1.0, gt=0)
+    # raw_ingest and fraud_labels: nothing waits on them, and each of their triggers is a Delta commit
+    # that takes cores from the decision query.
+    archive_trigger_interval_s: float = Field(default=30.0, gt=0)
+    # The reference tables are held in memory between micro-batches: a new key or DICT mark is seen
+    # within this many seconds.
+    reference_refresh_s: float = Field(default=60.0, gt=0)
     validation: ValidationSettings = ValidationSettings()
     scoring: ScoringSettings = ScoringSettings()
     rules: RulesSettings = RulesSettings()

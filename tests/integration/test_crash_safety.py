@@ -52,11 +52,12 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
         update={
             "source": config.source.model_copy(update={"max_offsets_per_trigger": BATCH_RECORDS}),
             "trigger_interval_s": 0.5,
+            "archive_trigger_interval_s": 5.0,  # the raw landing query is killed mid-run too
         }
     )
     config_file = tmp_path / "streaming_config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    decisions_path = f"{home}/data/decisions"
+    decisions_path, raw_path = f"{home}/data/decisions", f"{home}/data/transactions_raw"
     log = tmp_path / "job.log"
     producer = make_producer(bundle.target.kafka)
 
@@ -77,11 +78,14 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
         )
         return [m["end_to_end_id"] for m in messages]
 
-    def decided() -> int:
+    def rows(path: str) -> int:
         try:
-            return spark.read.format("delta").load(decisions_path).count()
+            return spark.read.format("delta").load(path).count()
         except Exception:  # noqa: BLE001 - not created yet
             return 0
+
+    def decided() -> int:
+        return rows(decisions_path)
 
     sent = send(1500)
     job = start_job(project_root, config_file, home, log)
@@ -98,6 +102,7 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
 
         job = start_job(project_root, config_file, home, log)
         wait_for(lambda: decided() >= len(sent), timeout_s=300, what="every transaction decided")
+        wait_for(lambda: rows(raw_path) >= len(sent), timeout_s=120, what="every raw message landed")
         time.sleep(3)  # a duplicate would show up in the batches right after
     finally:
         if job.poll() is None:
@@ -108,6 +113,6 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
     ids = [r.end_to_end_id for r in decisions.select("end_to_end_id").collect()]
     assert len(ids) == len(set(ids)) == len(sent), log.read_text()[-3000:]
     assert set(ids) == set(sent)
-    raw = spark.read.format("delta").load(f"{home}/data/transactions_raw")
+    raw = spark.read.format("delta").load(raw_path)
     assert raw.count() == raw.select("partition", "offset").distinct().count() == len(sent)
     assert decisions.where(F.col("decision").isNull()).count() == 0

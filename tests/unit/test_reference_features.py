@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pixguard.features.reference import with_calendar_features, with_reference_features
+from pixguard.features.reference import reference_lookups, with_calendar_features, with_reference_features
 
 PAYMENT_TIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -40,7 +40,7 @@ def test_key_age_and_marks_count_only_what_existed_before_the_payment(spark) -> 
         ],
         "marked_value string, marked_at timestamp",
     )
-    rows = {r.end_to_end_id: r for r in with_reference_features(df, registry, marks).collect()}
+    rows = {r.end_to_end_id: r for r in with_reference_features(df, reference_lookups(registry, marks)).collect()}
 
     assert rows["old-key"].payee_key_age_days == 10.0
     assert rows["new-key-marked-doc"].payee_key_age_days == 0.25
@@ -56,7 +56,7 @@ def test_key_age_and_marks_count_only_what_existed_before_the_payment(spark) -> 
 
 def test_without_reference_tables_every_payment_is_unmarked_with_unknown_key_age(spark) -> None:  # noqa: ANN001
     df = payments(spark, [("p", PAYMENT_TIME, "k", "11111111111", "1", "0001", "10")])
-    row = with_reference_features(df, None, None).collect()[0]
+    row = with_reference_features(df, reference_lookups(None, None)).collect()[0]
     assert row.payee_key_age_days is None and row.payee_dict_marked is False
 
 

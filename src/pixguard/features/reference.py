@@ -1,8 +1,9 @@
 """Features that need no state: the Brasília clock and the reference data (DICT key registry and
-fraud marks), joined per micro-batch to the latest version of their Delta tables."""
+fraud marks), reduced to one lookup row per key or marked value and broadcast-joined to the payments."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,15 +24,39 @@ def with_calendar_features(df: DataFrame) -> DataFrame:
     )
 
 
-def with_reference_features(df: DataFrame, key_registry: DataFrame | None, dict_marks: DataFrame | None) -> DataFrame:
+@dataclass(frozen=True)
+class ReferenceLookups:
+    """The reference tables reduced to what a payment looks up: when each key was first registered,
+    when each value (key, document or account) was first marked. None: the table does not exist."""
+
+    key_created_at: DataFrame | None  # _key, _key_created_at
+    first_marks: DataFrame | None  # _marked, _marked_at
+
+
+def reference_lookups(key_registry: DataFrame | None, dict_marks: DataFrame | None) -> ReferenceLookups:
+    from pyspark.sql import functions as F
+
+    key_created_at = first_marks = None
+    if key_registry is not None:
+        key_created_at = key_registry.groupBy(F.col("key").alias("_key")).agg(
+            F.min("created_at").alias("_key_created_at")
+        )
+    if dict_marks is not None:
+        first_marks = dict_marks.groupBy(F.col("marked_value").alias("_marked")).agg(
+            F.min("marked_at").alias("_marked_at")
+        )
+    return ReferenceLookups(key_created_at, first_marks)
+
+
+def with_reference_features(df: DataFrame, lookups: ReferenceLookups) -> DataFrame:
     """Add `payee_key_age_days` (null when the key is unknown or there is no key) and
     `payee_dict_marked` (the key, the document or the account was marked before the payment)."""
     from pyspark.sql import functions as F
 
-    if key_registry is None:
+    created = lookups.key_created_at
+    if created is None:
         df = df.withColumn("payee_key_age_days", F.lit(None).cast("double"))
     else:
-        created = key_registry.groupBy(F.col("key").alias("_key")).agg(F.min("created_at").alias("_key_created_at"))
         df = (
             df.join(F.broadcast(created), df["payee_key"] == created["_key"], "left")
             .withColumn(
@@ -40,9 +65,9 @@ def with_reference_features(df: DataFrame, key_registry: DataFrame | None, dict_
             )
             .drop("_key", "_key_created_at")
         )
-    if dict_marks is None:
+    marks = lookups.first_marks
+    if marks is None:
         return df.withColumn("payee_dict_marked", F.lit(False))
-    marks = dict_marks.groupBy(F.col("marked_value").alias("_marked")).agg(F.min("marked_at").alias("_marked_at"))
     account = F.concat_ws(":", "payee_ispb", "payee_branch", "payee_account")
     flags = []
     for index, value in enumerate([F.col("payee_key"), F.col("payee_document"), account]):

@@ -24,6 +24,7 @@ from pixguard.features.reference import with_calendar_features, with_reference_f
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
+from pixguard.stream.reference_tables import ReferenceTables
 from pixguard.stream.validate import QUARANTINE_REASONS
 
 if TYPE_CHECKING:
@@ -114,26 +115,15 @@ class DecisionBatch:
             scoring.model_check_interval_s,
         )
         self.rules: RuleWatcher | None = None
+        self.reference = ReferenceTables(bundle, config.tables, config.reference_refresh_s)
         self.outcomes: list[BatchOutcome] = []
         self.observers: list[BatchObserver] = []  # monitoring; a failing observer never fails the batch
 
     # -- the parts, each a DataFrame -> DataFrame step --------------------------------------------
 
-    def _reference(self, name: str) -> DataFrame | None:
-        from delta.tables import DeltaTable
-        from pyspark.sql import SparkSession
-
-        spark = SparkSession.getActiveSession()
-        path = self.bundle.target.table_path(name)
-        return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
-
     def enrich(self, transactions: DataFrame) -> DataFrame:
-        tables = self.config.tables
-        return with_calendar_features(transactions).transform(
-            lambda df: with_reference_features(
-                df, self._reference(tables.key_registry), self._reference(tables.dict_marks)
-            )
-        )
+        lookups = self.reference.lookups(transactions.sparkSession)
+        return with_calendar_features(transactions).transform(lambda df: with_reference_features(df, lookups))
 
     def _rules_for(self, enriched: DataFrame) -> RuleWatcher:
         if self.rules is None:

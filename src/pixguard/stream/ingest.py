@@ -27,7 +27,7 @@ def start_raw_ingest(
         path=target.table_path(config.tables.transactions_raw),
         checkpoint=target.checkpoint_path(RAW_INGEST_QUERY),
         query_name=RAW_INGEST_QUERY,
-        trigger_interval_s=config.trigger_interval_s,
+        trigger_interval_s=config.archive_trigger_interval_s,
         available_now=available_now,
         partition_by=["ingest_date"],
     )

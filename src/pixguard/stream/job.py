@@ -123,7 +123,7 @@ def start_labels_query(
         path=bundle.target.table_path(config.tables.fraud_labels),
         checkpoint=bundle.target.checkpoint_path(LABELS_QUERY),
         query_name=LABELS_QUERY,
-        trigger_interval_s=max(config.trigger_interval_s, 5.0),
+        trigger_interval_s=config.archive_trigger_interval_s,
         available_now=available_now,
     )
 

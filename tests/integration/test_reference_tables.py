@@ -1,0 +1,44 @@
+"""The decision query's reference tables: held in memory between micro-batches, read again every
+refresh interval (real Delta tables on a local SparkSession; the clock is the test's)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pixguard.config import Tables
+from pixguard.stream.reference_tables import ReferenceTables
+
+CREATED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def test_reference_tables_are_held_between_batches_and_read_again_after_the_interval(spark, bundle) -> None:  # noqa: ANN001
+    run = uuid.uuid4().hex[:8]
+    tables = Tables(key_registry=f"keys_{run}", dict_marks=f"marks_{run}")
+    now = [0.0]
+    reference = ReferenceTables(bundle, tables, refresh_s=60, clock=lambda: now[0])
+
+    def add_key(key: str) -> None:
+        spark.createDataFrame([(key, CREATED)], "key string, created_at timestamp").write.format("delta").mode(
+            "append"
+        ).save(bundle.target.table_path(tables.key_registry))
+
+    def keys() -> set[str]:
+        lookups = reference.lookups(spark)
+        return {r._key for r in lookups.key_created_at.collect()} if lookups.key_created_at is not None else set()
+
+    assert keys() == set()  # no tables yet: every payment gets an unknown key age
+    add_key("k1")
+    now[0] = 59.0
+    assert keys() == set()  # still the lookups read at 0 s
+    now[0] = 60.0
+    assert keys() == {"k1"}
+    held = reference.lookups(spark)
+    assert held.key_created_at.is_cached and held.first_marks is None
+
+    add_key("k2")
+    now[0] = 119.0
+    assert keys() == {"k1"}  # the held lookups, not the table as it is now
+    now[0] = 120.0
+    assert keys() == {"k1", "k2"}
+    assert not held.key_created_at.is_cached  # the replaced lookups are released
