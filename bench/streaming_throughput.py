@@ -192,6 +192,10 @@ def run_rate(rate: int, seconds: float, workdir: Path) -> dict:
         "job_p50_s": round(float(np.percentile(job_latency, 50)), 3),
         "job_p95_s": round(float(np.percentile(job_latency, 95)), 3),
         "job_p99_s": round(float(np.percentile(job_latency, 99)), 3),
+        # The last third of the decisions: past the start-up backlog (the first batch also compiles and
+        # loads everything, and payments queue meanwhile), i.e. the steady state at this rate.
+        "job_p50_last_third_s": round(float(np.percentile(job_latency[-len(job_latency) // 3 :], 50)), 3),
+        "job_p99_last_third_s": round(float(np.percentile(job_latency[-len(job_latency) // 3 :], 99)), 3),
         "lag_first_third": int(np.mean(lags[:third])) if lags else None,
         "lag_last_third": int(np.mean(lags[-third:])) if lags else None,
         "drain_after_traffic_s": round(drain_s, 1),

@@ -13,11 +13,14 @@ from pixguard.schema import TRANSACTION_FIELDS
 from tests.unit.test_validate import good_message
 
 
-def run_batches(spark, tmp_path: Path, batches: list[list[dict]]) -> dict[str, dict]:  # noqa: ANN001
-    """Each inner list becomes one micro-batch (one file, maxFilesPerTrigger=1)."""
+def run_batches(spark, tmp_path: Path, batches: list[list[dict]], history: list[dict] | None = None) -> dict[str, dict]:  # noqa: ANN001
+    """Each inner list becomes one micro-batch (one file, maxFilesPerTrigger=1). Called again with the
+    same tmp_path, the query resumes from its checkpoint with the new batches. `history`: payments
+    decided before, seeding the state."""
     source = tmp_path / "source"
-    source.mkdir()
-    for index, batch in enumerate(batches):
+    source.mkdir(exist_ok=True)
+    first = len(list(source.iterdir()))
+    for index, batch in enumerate(batches, start=first):
         path = source / f"{index:03d}.json"
         path.write_text("".join(json.dumps(m) + "\n" for m in batch))
         # The file source orders files by modification time; files written in the same
@@ -31,8 +34,9 @@ def run_batches(spark, tmp_path: Path, batches: list[list[dict]]) -> dict[str, d
         for row in df.collect():
             collected.setdefault(row.end_to_end_id, []).append(row.asDict())
 
+    past = None if history is None else spark.createDataFrame([parsed(m) for m in history], ddl)
     query = (
-        with_behaviour_features(stream, watermark_delay_s=3 * 86_400)
+        with_behaviour_features(stream, watermark_delay_s=3 * 86_400, history=past)
         .writeStream.foreachBatch(collect)
         .option("checkpointLocation", str(tmp_path / "checkpoint"))
         .trigger(availableNow=True)
@@ -40,6 +44,22 @@ def run_batches(spark, tmp_path: Path, batches: list[list[dict]]) -> dict[str, d
     )
     query.awaitTermination()
     return collected
+
+
+def parsed(message: dict) -> tuple:
+    """A message as the decisions table holds it (typed columns)."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    def typed(name: str, kind: str):  # noqa: ANN202
+        value = message.get(name)
+        if value is None:
+            return None
+        if kind == "timestamp":
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return Decimal(str(value)) if kind.startswith("decimal") else value
+
+    return tuple(typed(n, k) for n, k in TRANSACTION_FIELDS.items())
 
 
 def payment(seq: int, minute: int, amount: float, payee: str = "11222333000181", device: str = "dev-1", **kw) -> dict:
@@ -138,3 +158,30 @@ def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kep
     first_of = {e2e[-2:]: r[0] for e2e, r in rows.items()}
     assert first_of["05"]["payer_history_tx_count"] == 0  # quiet for longer than the TTL: forgotten
     assert first_of["06"]["payer_history_tx_count"] == 2  # its timer was re-armed, its history kept
+
+
+def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payments(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    history = [
+        payment(1, 1, 100.0),
+        payment(2, 2, 300.0, payee="22333444000105"),
+        payment(3, 3, 200.0, payer_document="11144477735"),  # another payer, same payee as #1
+    ]
+    live = [payment(4, 5, 250.0), payment(1, 1, 100.0)]  # a new payment, and #1 seen again
+    rows = run_batches(spark, tmp_path, [live], history=history)
+    new = rows["E60746948202611251159" + f"{4:011d}"][0]
+    assert new["payer_history_tx_count"] == 2 and new["payer_tx_count_10m"] == 2
+    assert new["payer_amount_sum_10m"] == 400.0 and new["payer_amount_ratio_to_mean"] == 1.25
+    assert new["payer_seconds_since_previous_tx"] == 180.0
+    assert new["payer_first_payment_to_payee"] == 0 and new["payer_distinct_payees_24h"] == 2
+    assert new["payee_inbound_count_10m"] == 2 and new["payee_distinct_payers_1h"] == 2
+    assert new["payee_inbound_amount_1h"] == 300.0
+    assert rows["E60746948202611251159" + f"{1:011d}"][0]["is_duplicate"] is True  # decided already
+
+
+def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    history = [payment(1, 1, 100.0), payment(2, 2, 100.0)]
+    run_batches(spark, tmp_path, [[payment(3, 3, 100.0)]], history=history)
+    resumed = run_batches(spark, tmp_path, [[payment(4, 4, 100.0)]], history=history)  # e.g. after a restart
+    fourth = resumed["E60746948202611251159" + f"{4:011d}"][0]
+    assert fourth["payer_history_tx_count"] == 3  # two from the history, once, and #3
+    assert fourth["payee_inbound_count_10m"] == 3

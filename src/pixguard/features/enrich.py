@@ -41,8 +41,14 @@ STATE_TTL_MS = 90 * DAY_MS
 JVM_OPERATORS = "pixguard.features.BehaviourFeatures"
 
 
-def with_behaviour_features(transactions: DataFrame, watermark_delay_s: int) -> DataFrame:
+def with_behaviour_features(
+    transactions: DataFrame, watermark_delay_s: int, history: DataFrame | None = None
+) -> DataFrame:
     """Valid transactions -> the same rows with payer and payee features and an `is_duplicate` flag.
+
+    `history` (payments decided before, with the transaction fields) seeds the state of the query's
+    first micro-batch only: a new query then serves every payer and payee with their past, while a
+    query resuming from its checkpoint keeps the state it has (Spark ignores the initial state).
 
     The watermark only lets the two stateful operators be chained; it must be wider than the oldest
     event time validation accepts, so that no valid transaction is ever dropped as late."""
@@ -52,9 +58,10 @@ def with_behaviour_features(transactions: DataFrame, watermark_delay_s: int) -> 
     timed = transactions.withColumn(EVENT_TIME_MS, F.unix_millis("event_time")).withWatermark(
         "event_time", f"{watermark_delay_s} seconds"
     )
+    past = None if history is None else history.withColumn(EVENT_TIME_MS, F.unix_millis("event_time"))._jdf
     operators = _jvm_operators(timed)
-    with_payer = operators.withPayerFeatures(timed._jdf, "event_time", STATE_TTL_MS)
-    return DataFrame(operators.withPayeeFeatures(with_payer, "event_time", STATE_TTL_MS), timed.sparkSession)
+    with_payer = operators.withPayerFeatures(timed._jdf, "event_time", STATE_TTL_MS, past)
+    return DataFrame(operators.withPayeeFeatures(with_payer, "event_time", STATE_TTL_MS, past), timed.sparkSession)
 
 
 def _jvm_operators(df: DataFrame):  # noqa: ANN202

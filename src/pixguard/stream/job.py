@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.contract import load_transaction_checks
-from pixguard.features.enrich import with_behaviour_features
-from pixguard.schema import label_schema
+from pixguard.features.enrich import STATE_TTL_MS, with_behaviour_features
+from pixguard.schema import TRANSACTION_FIELDS, label_schema
 from pixguard.stream.decisions import DecisionBatch
 from pixguard.stream.ingest import start_raw_ingest
 from pixguard.stream.sinks import start_delta_stream
@@ -47,20 +47,38 @@ def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig)
     from pyspark.sql import functions as F
 
     raw = read_kafka_stream(spark, bundle.target.kafka, config.topics.transactions.name, config.source)
-    return checked_and_featured(raw, bundle, config, now=F.current_timestamp())
+    return checked_and_featured(
+        raw, bundle, config, now=F.current_timestamp(), history=decided_history(spark, bundle, config)
+    )
 
 
-def checked_and_featured(raw: DataFrame, bundle: Bundle, config: StreamingConfig, now: Column) -> DataFrame:
+def decided_history(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame | None:
+    """The payments in `decisions` the feature state can still reach (STATE_TTL_MS): the past a new
+    decision query starts from, e.g. the history `make demo` backfills. Read only by a query's first
+    micro-batch; a query resuming from its checkpoint has its own state."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    path = bundle.target.table_path(config.tables.decisions)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    reach = F.timestamp_millis(F.unix_millis(F.current_timestamp()) - STATE_TTL_MS)
+    return spark.read.format("delta").load(path).where(F.col("event_time") >= reach).select(*TRANSACTION_FIELDS)
+
+
+def checked_and_featured(
+    raw: DataFrame, bundle: Bundle, config: StreamingConfig, now: Column, history: DataFrame | None = None
+) -> DataFrame:
     """Kafka-shaped records (key, value, topic, partition, offset, timestamp) -> the decision input.
     `now` (over the parsed columns, e.g. kafka_timestamp) is the clock event times are checked against:
-    processing time live, ingestion time in a backfill."""
+    processing time live, ingestion time in a backfill. `history` seeds a new query's feature state."""
     from pyspark.sql import functions as F
 
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
     checked = with_quarantine_reasons(
         parse_transactions(raw), load_transaction_checks(bundle.project_root), bounds, now=now
     )
-    featured = with_behaviour_features(valid_transactions(checked), config.validation.watermark_delay_s)
+    featured = with_behaviour_features(valid_transactions(checked), config.validation.watermark_delay_s, history)
     invalid = checked.where(F.size(QUARANTINE_REASONS) > 0).select(
         *KAFKA_COORDINATES, "value", QUARANTINE_REASONS, "raw_end_to_end_id"
     )

@@ -1,10 +1,11 @@
 package pixguard.features
 
-import org.apache.spark.sql.{DataFrame, Encoder, Encoders, Row}
+import org.apache.spark.sql.{DataFrame, Encoder, Encoders, KeyValueGroupedDataset, Row}
+import org.apache.spark.sql.functions.{col, collect_list, sort_array, struct}
 import org.apache.spark.sql.streaming.{
   ExpiredTimerInfo,
   OutputMode,
-  StatefulProcessor,
+  StatefulProcessorWithInitialState,
   TTLConfig,
   TimeMode,
   TimerValues,
@@ -23,21 +24,28 @@ import org.apache.spark.sql.types.{BooleanType, DataType, DoubleType, LongType, 
   * an availableNow query running no-data batches forever). The timer is set once, `stateTtlMs` after
   * the key's first transaction, and not moved on every payment: when it fires, a key that was active
   * since is given a new timer `stateTtlMs` after its latest transaction, and only a key quiet for
-  * `stateTtlMs` is cleared. */
+  * `stateTtlMs` is cleared.
+  *
+  * `history` (payments already decided, or null) seeds the state of a query's first micro-batch
+  * (Spark's initial state: ignored when the query resumes from its checkpoint), so a new query does
+  * not serve every payer as unknown. */
 object BehaviourFeatures {
   val EventTimeMs = "event_time_ms"
   val IsDuplicate = "is_duplicate"
+  /** What a payer's history keeps of a past payment, in replay order (sort_array sorts on the first field). */
+  val PayerEvent: Seq[String] = Seq(EventTimeMs, "end_to_end_id", "amount", "payee_document", "payer_device_id")
+  val PayeeEvent: Seq[String] = Seq(EventTimeMs, "end_to_end_id", "amount", "payer_document")
 
   /** Rows keyed by payer_document -> the same rows plus payer features and `is_duplicate`. */
-  def withPayerFeatures(timed: DataFrame, eventTimeColumn: String, stateTtlMs: Long): DataFrame = {
+  def withPayerFeatures(timed: DataFrame, eventTimeColumn: String, stateTtlMs: Long, history: DataFrame): DataFrame = {
     val out = withColumns(timed.schema, PayerHistory.FeatureNames).add(IsDuplicate, BooleanType, nullable = false)
-    transform(timed, "payer_document", new PayerFeatures(stateTtlMs), eventTimeColumn, out)
+    transform(timed, "payer_document", new PayerFeatures(stateTtlMs), eventTimeColumn, out, history, PayerEvent)
   }
 
   /** Rows keyed by payee_document -> the same rows plus payee features (null on duplicates). */
-  def withPayeeFeatures(withPayer: DataFrame, eventTimeColumn: String, stateTtlMs: Long): DataFrame = {
+  def withPayeeFeatures(withPayer: DataFrame, eventTimeColumn: String, stateTtlMs: Long, history: DataFrame): DataFrame = {
     val out = withColumns(withPayer.schema, PayeeHistory.FeatureNames)
-    transform(withPayer, "payee_document", new PayeeFeatures(stateTtlMs), eventTimeColumn, out)
+    transform(withPayer, "payee_document", new PayeeFeatures(stateTtlMs), eventTimeColumn, out, history, PayeeEvent)
   }
 
   def payerFeatureNames: java.util.List[String] = java.util.List.of(PayerHistory.FeatureNames: _*)
@@ -47,12 +55,32 @@ object BehaviourFeatures {
   private def transform(
       df: DataFrame,
       keyColumn: String,
-      processor: StatefulProcessor[String, Row, Row],
+      processor: ExpiringHistory[_],
       eventTimeColumn: String,
-      out: StructType): DataFrame = {
+      out: StructType,
+      history: DataFrame,
+      event: Seq[String]): DataFrame = {
     val keyIndex = df.schema.fieldIndex(keyColumn)
-    df.groupByKey((row: Row) => row.getString(keyIndex))(Encoders.STRING)
-      .transformWithState(processor, eventTimeColumn, OutputMode.Append())(Encoders.row(out))
+    val grouped = df.groupByKey((row: Row) => row.getString(keyIndex))(Encoders.STRING)
+    Option(history) match {
+      case None => grouped.transformWithState(processor, eventTimeColumn, OutputMode.Append())(Encoders.row(out))
+      case Some(past) =>
+        val initial = eventsByKey(past, keyColumn, event)
+        grouped.transformWithState(processor, eventTimeColumn, OutputMode.Append(), initial._1)(
+          Encoders.row(out),
+          Encoders.row(initial._2))
+    }
+  }
+
+  /** One row per key: (key, events sorted by event time then end_to_end_id), amounts as doubles. */
+  private def eventsByKey(history: DataFrame, keyColumn: String, event: Seq[String])
+      : (KeyValueGroupedDataset[String, Row], StructType) = {
+    val fields = event.map(name => if (name == "amount") col("amount_brl").cast("double").as(name) else col(name))
+    val events = history
+      .where(col(keyColumn).isNotNull)
+      .groupBy(col(keyColumn).as("key"))
+      .agg(sort_array(collect_list(struct(fields: _*))).as("events"))
+    (events.groupByKey((row: Row) => row.getString(0))(Encoders.STRING), events.schema)
   }
 
   private def withColumns(schema: StructType, names: Seq[String]): StructType =
@@ -71,7 +99,7 @@ object BehaviourFeatures {
 
 /** One history value per key, cleared when the key has been quiet for `stateTtlMs` of event time. */
 abstract class ExpiringHistory[S](stateName: String, stateTtlMs: Long)(implicit encoder: Encoder[S])
-    extends StatefulProcessor[String, Row, Row] {
+    extends StatefulProcessorWithInitialState[String, Row, Row, Row] {
 
   @transient protected var history: ValueState[S] = _
 
@@ -97,6 +125,14 @@ abstract class ExpiringHistory[S](stateName: String, stateTtlMs: Long)(implicit 
     Iterator.empty
   }
 
+  /** A key's past payments (a row of `events`, see BehaviourFeatures.eventsByKey), recorded without output. */
+  protected def seed(stored: Option[S], events: Seq[Row]): Option[S]
+
+  override def handleInitialState(key: String, past: Row, timerValues: TimerValues): Unit = {
+    val stored = Option(load())
+    seed(stored, past.getSeq[Row](past.fieldIndex("events"))).foreach(state => save(state, newKey = stored.isEmpty))
+  }
+
   /** amount_brl as a double, whether the contract types it as decimal or double. */
   protected def amountOf(row: Row): Double = row.getAs[Any]("amount_brl") match {
     case d: java.math.BigDecimal => d.doubleValue
@@ -114,6 +150,13 @@ class PayerFeatures(stateTtlMs: Long)
     extends ExpiringHistory[PayerState]("payer_history", stateTtlMs)(Encoders.product[PayerState]) {
 
   override protected def latestMs(state: PayerState): Option[Long] = state.lastTs
+
+  override protected def seed(stored: Option[PayerState], events: Seq[Row]): Option[PayerState] = {
+    val h = stored.fold(new PayerHistory)(PayerHistory.from)
+    events.foreach(e => h.record(e.getString(1), e.getLong(0), e.getDouble(2), e.getString(3), e.getString(4)))
+    h.latestMs.foreach(h.prune)
+    Some(h.toState)
+  }
 
   override def handleInputRows(key: String, rows: Iterator[Row], timerValues: TimerValues): Iterator[Row] = {
     val stored = load()
@@ -146,6 +189,13 @@ class PayeeFeatures(stateTtlMs: Long)
     extends ExpiringHistory[PayeeState]("payee_history", stateTtlMs)(Encoders.product[PayeeState]) {
 
   override protected def latestMs(state: PayeeState): Option[Long] = state.recentTs.maxOption
+
+  override protected def seed(stored: Option[PayeeState], events: Seq[Row]): Option[PayeeState] = {
+    val h = stored.fold(new PayeeHistory)(PayeeHistory.from)
+    events.foreach(e => h.record(e.getLong(0), e.getDouble(2), e.getString(3)))
+    h.latestMs.foreach(h.prune)
+    if (h.isEmpty) None else Some(h.toState)
+  }
 
   override def handleInputRows(key: String, rows: Iterator[Row], timerValues: TimerValues): Iterator[Row] = {
     val stored = load()
