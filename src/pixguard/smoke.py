@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from pixguard.config import Bundle, StreamingConfig
+from pixguard.delta_tables import read_if_exists
 from pixguard.producer import make_producer, publish
 
 
@@ -64,6 +65,5 @@ def run_smoke(bundle: Bundle, config: StreamingConfig, count: int) -> SmokeResul
 
 
 def _count_rows(spark, path: str) -> int:  # noqa: ANN001
-    from delta.tables import DeltaTable
-
-    return spark.read.format("delta").load(path).count() if DeltaTable.isDeltaTable(spark, path) else 0
+    table = read_if_exists(spark, path)
+    return table.count() if table is not None else 0

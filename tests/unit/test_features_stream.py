@@ -62,9 +62,13 @@ def parsed(message: dict) -> tuple:
     return tuple(typed(n, k) for n, k in TRANSACTION_FIELDS.items())
 
 
+def e2e(seq: int) -> str:
+    return f"E60746948202611251159{seq:011d}"
+
+
 def payment(seq: int, minute: int, amount: float, payee: str = "11222333000181", device: str = "dev-1", **kw) -> dict:
     return good_message(
-        end_to_end_id=f"E60746948202611251159{seq:011d}",
+        end_to_end_id=e2e(seq),
         event_time=f"2026-11-25T10:{minute:02d}:00Z",
         amount_brl=amount,
         payee_document=payee,
@@ -84,7 +88,7 @@ def test_five_payments_of_one_payer_in_one_micro_batch_see_only_their_past(spark
     ]
     rows = run_batches(spark, tmp_path, [batch])
     f = {e2e: r[0] for e2e, r in rows.items()}
-    first, second, third, fourth, fifth = (f[f"E60746948202611251159{i:011d}"] for i in range(1, 6))
+    first, second, third, fourth, fifth = (f[e2e(i)] for i in range(1, 6))
 
     assert first["payer_history_tx_count"] == 0 and first["payer_tx_count_10m"] == 0
     assert first["payer_seconds_since_previous_tx"] is None and first["payer_amount_ratio_to_mean"] is None
@@ -118,10 +122,10 @@ def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spa
         payment(10, 10, 250.0, payee=mule, payer_document="52998224720"),  # a replay of the first one
     ]
     rows = run_batches(spark, tmp_path, [first, second])
-    newest = rows["E60746948202611251159" + f"{20:011d}"][0]
+    newest = rows[e2e(20)][0]
     assert newest["payee_inbound_count_1h"] == 3 and newest["payee_distinct_payers_1h"] == 3
     assert newest["payee_inbound_amount_1h"] == 750.0
-    repeats = rows["E60746948202611251159" + f"{10:011d}"]
+    repeats = rows[e2e(10)]
     assert [r["is_duplicate"] for r in repeats] == [False, True]
     assert repeats[1]["payer_tx_count_1h"] is None
 
@@ -136,7 +140,7 @@ def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kep
 
     def paid(seq: int, payer: str, day: int) -> dict:
         return good_message(
-            end_to_end_id=f"E60746948202611251159{seq:011d}",
+            end_to_end_id=e2e(seq),
             event_time=(start + timedelta(days=day)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             payer_document=payer,
         )
@@ -168,20 +172,20 @@ def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payment
     ]
     live = [payment(4, 5, 250.0), payment(1, 1, 100.0)]  # a new payment, and #1 seen again
     rows = run_batches(spark, tmp_path, [live], history=history)
-    new = rows["E60746948202611251159" + f"{4:011d}"][0]
+    new = rows[e2e(4)][0]
     assert new["payer_history_tx_count"] == 2 and new["payer_tx_count_10m"] == 2
     assert new["payer_amount_sum_10m"] == 400.0 and new["payer_amount_ratio_to_mean"] == 1.25
     assert new["payer_seconds_since_previous_tx"] == 180.0
     assert new["payer_first_payment_to_payee"] == 0 and new["payer_distinct_payees_24h"] == 2
     assert new["payee_inbound_count_10m"] == 2 and new["payee_distinct_payers_1h"] == 2
     assert new["payee_inbound_amount_1h"] == 300.0
-    assert rows["E60746948202611251159" + f"{1:011d}"][0]["is_duplicate"] is True  # decided already
+    assert rows[e2e(1)][0]["is_duplicate"] is True  # decided already
 
 
 def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(spark, tmp_path: Path) -> None:  # noqa: ANN001
     history = [payment(1, 1, 100.0), payment(2, 2, 100.0)]
     run_batches(spark, tmp_path, [[payment(3, 3, 100.0)]], history=history)
     resumed = run_batches(spark, tmp_path, [[payment(4, 4, 100.0)]], history=history)  # e.g. after a restart
-    fourth = resumed["E60746948202611251159" + f"{4:011d}"][0]
+    fourth = resumed[e2e(4)][0]
     assert fourth["payer_history_tx_count"] == 3  # two from the history, once, and #3
     assert fourth["payee_inbound_count_10m"] == 3

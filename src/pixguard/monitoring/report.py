@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pixguard.delta_tables import read_if_exists
 from pixguard.monitoring.masking import mask_text
 
 if TYPE_CHECKING:
@@ -39,12 +40,6 @@ class ReportData:
 # -- reading (Spark) ---------------------------------------------------------------------------------
 
 
-def _table(spark: SparkSession, path: str):  # noqa: ANN202
-    from delta.tables import DeltaTable
-
-    return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
-
-
 def _latest_rows(metrics):  # noqa: ANN001, ANN202
     """One row per batch of a query: a batch replayed after a crash is appended again (the table is
     append-only, see store.py); its latest row counts, once."""
@@ -60,8 +55,8 @@ def _latest_rows(metrics):  # noqa: ANN001, ANN202
 def report_data(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> ReportData:
     from pyspark.sql import functions as F
 
-    metrics = _latest_rows(_table(spark, bundle.target.table_path(config.tables.stream_metrics)))
-    decisions = _table(spark, bundle.target.table_path(config.tables.decisions))
+    metrics = _latest_rows(read_if_exists(spark, bundle.target.table_path(config.tables.stream_metrics)))
+    decisions = read_if_exists(spark, bundle.target.table_path(config.tables.decisions))
     empty = pd.DataFrame()
     progress = latency = reasons = empty
     if metrics is not None:

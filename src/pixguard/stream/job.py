@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.contract import load_transaction_checks
+from pixguard.delta_tables import read_if_exists
 from pixguard.features.enrich import STATE_TTL_MS, with_behaviour_features
 from pixguard.schema import TRANSACTION_FIELDS, label_schema
 from pixguard.stream.decisions import DecisionBatch
@@ -56,14 +57,13 @@ def decided_history(spark: SparkSession, bundle: Bundle, config: StreamingConfig
     """The payments in `decisions` the feature state can still reach (STATE_TTL_MS): the past a new
     decision query starts from, e.g. the history `make demo` backfills. Read only by a query's first
     micro-batch; a query resuming from its checkpoint has its own state."""
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    path = bundle.target.table_path(config.tables.decisions)
-    if not DeltaTable.isDeltaTable(spark, path):
+    decisions = read_if_exists(spark, bundle.target.table_path(config.tables.decisions))
+    if decisions is None:
         return None
     reach = F.timestamp_millis(F.unix_millis(F.current_timestamp()) - STATE_TTL_MS)
-    return spark.read.format("delta").load(path).where(F.col("event_time") >= reach).select(*TRANSACTION_FIELDS)
+    return decisions.where(F.col("event_time") >= reach).select(*TRANSACTION_FIELDS)
 
 
 def checked_and_featured(

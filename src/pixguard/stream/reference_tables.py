@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, Tables
+from pixguard.delta_tables import read_if_exists
 from pixguard.features.reference import ReferenceLookups, reference_lookups
 
 if TYPE_CHECKING:
@@ -27,10 +28,7 @@ class ReferenceTables:
         self._read_at = float("-inf")
 
     def _read(self, spark: SparkSession, name: str) -> DataFrame | None:
-        from delta.tables import DeltaTable
-
-        path = self.bundle.target.table_path(name)
-        return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
+        return read_if_exists(spark, self.bundle.target.table_path(name))
 
     def lookups(self, spark: SparkSession) -> ReferenceLookups:
         """The lookups in force; read afresh when `refresh_s` has passed since the last read."""
