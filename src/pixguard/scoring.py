@@ -61,37 +61,41 @@ def check_signature(model: Any) -> None:
 
 def score_with_model(df: DataFrame, ref: ModelRef | None, top_reasons: int, explain_from_score: float) -> DataFrame:
     """Add `score` and `model_reasons` (null below `explain_from_score`); without a model both are
-    null (rules alone decide)."""
+    null (rules alone decide).
+
+    One pass: every row goes through the model with all its columns. Scoring the features apart and
+    joining the scores back by end_to_end_id computed the batch twice and shuffled it for the join."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
     if ref is None:
         return df.withColumn(SCORE, F.lit(None).cast("double")).withColumn(
             MODEL_REASONS, F.lit(None).cast("array<string>")
         )
-    key = "end_to_end_id"
-    inputs = df.select(key, *[F.col(c).cast("double").alias(c) for c in MODEL_FEATURES])
+    params = {"top_features": top_reasons, "explain_from_score": explain_from_score}
+    scored_schema = StructType(
+        [
+            *[f for f in df.schema.fields if f.name not in (SCORE, MODEL_REASONS)],
+            StructField(SCORE, DoubleType()),
+            StructField(MODEL_REASONS, ArrayType(StringType())),
+        ]
+    )
 
     def score_partitions(batches):  # noqa: ANN001, ANN202 - runs on executors
         import pandas as pd
 
         model = _loaded(ref)
         for batch in batches:
-            params = {"top_features": top_reasons, "explain_from_score": explain_from_score}
-            result = model.predict(batch[MODEL_FEATURES], params=params)
+            result = model.predict(batch[MODEL_FEATURES].astype("float64"), params=params)
             if isinstance(result, pd.DataFrame) and "score" in result:
                 scores, reasons = result["score"], result.get("top_features")
             else:
                 scores, reasons = pd.Series(list(result)), None
-            yield pd.DataFrame(
-                {
-                    key: batch[key].to_numpy(),
-                    SCORE: pd.to_numeric(scores).to_numpy(dtype="float64"),
-                    MODEL_REASONS: list(reasons) if reasons is not None else [None] * len(batch),
-                }
-            )
+            batch[SCORE] = pd.to_numeric(scores).to_numpy(dtype="float64")
+            batch[MODEL_REASONS] = list(reasons) if reasons is not None else [None] * len(batch)
+            yield batch
 
-    scored = inputs.mapInPandas(score_partitions, f"{key} string, {SCORE} double, {MODEL_REASONS} array<string>")
-    return df.join(scored, key, "left")
+    return df.mapInPandas(score_partitions, scored_schema)
 
 
 class ModelWatcher:
