@@ -56,6 +56,16 @@ class SparkSettings(_Model):
     deploy_mode: Literal["client", "cluster"] = "client"
     conf: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _deploy_mode_fits_master(self) -> SparkSettings:
+        # spark-submit refuses it only when the job is submitted, long after the config was written.
+        if self.deploy_mode == "cluster" and self.master.startswith("spark://"):
+            raise ValueError(
+                "deploy_mode 'cluster' is not available for Python applications on a standalone "
+                "master (spark://); use 'client' there (YARN and Kubernetes take both)"
+            )
+        return self
+
     @field_validator("conf", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:

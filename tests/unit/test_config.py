@@ -25,7 +25,7 @@ targets:
   cluster:
     storage_root: ${env:PIXGUARD_TEST_STORAGE}
     checkpoint_root: ${env:PIXGUARD_TEST_STORAGE}/_checkpoints
-    spark: {master: "spark://spark-master:7077", deploy_mode: cluster}
+    spark: {master: "${env:PIXGUARD_TEST_MASTER:-yarn}", deploy_mode: cluster}
     kafka:
       bootstrap_servers: ${env:PIXGUARD_TEST_BROKERS:-broker-1:9093}
       security_protocol: SASL_SSL
@@ -118,6 +118,19 @@ def test_misspelled_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     error = error_of(tmp_path, MINIMAL_BUNDLE.replace("deploy_mode: cluster", "deploy_mod: cluster"), "cluster")
     assert error.key == "targets.cluster.spark.deploy_mod"
     assert "Extra inputs are not permitted" in str(error)
+
+
+def test_cluster_deploy_mode_on_a_standalone_master_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXGUARD_TEST_STORAGE", "/data")
+    monkeypatch.setenv("PIXGUARD_TEST_MASTER", "spark://spark-master:7077")
+    error = error_of(tmp_path, MINIMAL_BUNDLE, target="cluster")
+    assert error.file.endswith("bundle.yaml")
+    assert error.key == "targets.cluster.spark"
+    assert "standalone master" in str(error) and "'client'" in str(error)
+    client = load_bundle(
+        write_bundle(tmp_path, MINIMAL_BUNDLE.replace("deploy_mode: cluster", "deploy_mode: client")), target="cluster"
+    )
+    assert client.target.spark.master == "spark://spark-master:7077"
 
 
 def test_unknown_variable_and_invalid_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
