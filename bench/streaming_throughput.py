@@ -92,8 +92,8 @@ class DecisionWatcher(threading.Thread):
 
 def stamp_on_arrival(kafka_conf: dict, topic: str) -> None:
     """The broker stamps each payment when it appends it (LogAppendTime). With the default CreateTime
-    the stamp is the producer's hand-over, and time spent queued in the publisher counted as the
-    job's: the simulator delivers in bursts (see RESULTS.md, 2026-11-26)."""
+    the stamp is the producer's hand-over, so time a payment spent queued in the publisher would
+    count as the job's."""
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
     entry = ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)
@@ -135,8 +135,8 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None) -> d
     bundle = load_bundle(PROJECT_ROOT)
     config = load_streaming_config(PROJECT_ROOT, config_file)
     ensure_topics(bundle.target.kafka, config.topics.all())
-    stamp_on_arrival(bundle.target.kafka.client_config(), config.topics.transactions.name)
     kafka_conf = bundle.target.kafka.client_config()
+    stamp_on_arrival(kafka_conf, config.topics.transactions.name)
     simulator = load_simulator_config(PROJECT_ROOT)
     if persons:
         population = simulator.population.model_copy(update={"persons": persons, "companies": persons // 10})
