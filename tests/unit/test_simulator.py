@@ -24,6 +24,7 @@ from pixguard.simulator.settings import (
     SimulatorConfig,
     load_simulator_config,
 )
+from pixguard.simulator.traffic import seasonal_times
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SMALL = SimulatorConfig(population=PopulationSettings(persons=4_000, companies=400))
@@ -92,6 +93,17 @@ def test_rhythm_of_the_day_and_night_limit(week) -> None:  # noqa: ANN001
     persons = (tx["payer_person_type"] == "NATURAL") & (tx["payee_person_type"] == "NATURAL")
     over = tx["amount_brl"] > 1_000
     assert (night & persons & over).sum() < 0.1 * (~night & persons & over).sum()
+
+
+def test_a_window_off_the_minute_is_filled_evenly() -> None:
+    """Live windows start wherever the clock is: a minute the window only partly covers must not pile
+    its uncovered seconds onto the window's edges (the bench once saw 30,000 payments in one second)."""
+    start = pd.Timestamp("2026-11-26T02:45:35.192Z")
+    times = seasonal_times(start, start + pd.Timedelta(seconds=60), 60_000, np.random.default_rng(7))
+    assert times.min() >= start and times.max() < start + pd.Timedelta(seconds=60)
+    per_second = np.bincount(((times - start) / pd.Timedelta(seconds=1)).astype(int), minlength=60)
+    assert per_second.max() < 1_200, per_second.max()  # 1,000 a second on average
+    assert per_second.min() > 800, per_second.min()
 
 
 def test_scenarios_leave_no_trace_in_messages(week) -> None:  # noqa: ANN001

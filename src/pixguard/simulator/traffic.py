@@ -30,15 +30,20 @@ def is_night(times: pd.DatetimeIndex) -> np.ndarray:
 
 
 def seasonal_times(start: pd.Timestamp, end: pd.Timestamp, n: int, rng: np.random.Generator) -> pd.DatetimeIndex:
-    """n instants in [start, end) drawn minute by minute from the hourly, weekly and salary-day profile."""
+    """n instants in [start, end) drawn minute by minute from the hourly, weekly and salary-day profile.
+    A minute the window only partly covers weighs, and is drawn from, only its covered part: a live
+    window starting at hh:mm:35 would otherwise pile the uncovered seconds onto its edges."""
     minutes = pd.date_range(start.floor("min"), end, freq="min", inclusive="left")
     if len(minutes) == 0:
         raise ValueError("the time window must be at least one minute long")
+    first = np.maximum(minutes, start)
+    covered_ms = ((np.minimum(minutes + pd.Timedelta(minutes=1), end) - first) / pd.Timedelta(1, "ms")).to_numpy()
     local = minutes.tz_convert(PIX_TIME_ZONE)
     weight = HOURLY[local.hour] * WEEKDAY[local.weekday] * np.where(np.isin(local.day, SALARY_DAYS), 1.4, 1.0)
+    weight = weight * covered_ms
     chosen = rng.choice(len(minutes), size=n, p=weight / weight.sum())
-    times = pd.Series(minutes[chosen] + pd.to_timedelta(rng.random(n) * 60_000, unit="ms").round("ms"))
-    return pd.DatetimeIndex(times.clip(lower=start, upper=end - pd.Timedelta(1, "ms")).sort_values())
+    offsets_ms = np.floor(rng.random(n) * covered_ms[chosen])
+    return pd.DatetimeIndex(first[chosen] + pd.to_timedelta(offsets_ms, unit="ms")).sort_values()
 
 
 def lognormal_amounts(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
