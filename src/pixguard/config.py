@@ -343,7 +343,7 @@ class OrchestrationSettings(_Model):
     max_consecutive_failures: int = Field(default=5, ge=1)  # then the supervisor gives up (the task fails)
     vacuum_retention_hours: int = Field(default=168, ge=0)  # below Delta's 168 h check, Delta refuses: intended
     zorder_by: dict[str, list[str]] = Field(
-        default_factory=lambda: {"decisions": ["payer_document", "event_time"], "transactions_raw": ["timestamp"]}
+        default_factory=lambda: {"decisions": ["payer_document", "event_time"], "transactions_raw": ["kafka_timestamp"]}
     )
 
 

@@ -51,9 +51,17 @@ def table_detail(spark: SparkSession, path: str) -> TableDetail:
     return TableDetail(int(detail["numFiles"]), int(detail["sizeInBytes"]), rows, version)
 
 
-def compact(spark: SparkSession, path: str, zorder_by: list[str]) -> str:
+def compact(spark: SparkSession, path: str, zorder_by: list[str], table: str) -> str:
     from delta.tables import DeltaTable
 
+    from pixguard.config import STREAMING_CONFIG_FILE
+
+    columns = spark.read.format("delta").load(path).columns
+    if missing := [c for c in zorder_by if c not in columns]:
+        raise ValueError(
+            f"{STREAMING_CONFIG_FILE}: orchestration.zorder_by.{table} names {missing}, which {path} does not "
+            f"have (its columns: {', '.join(columns)})"
+        )
     clustering = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["clusteringColumns"] or []
     optimizer = DeltaTable.forPath(spark, path).optimize()
     if clustering or not zorder_by:
@@ -95,9 +103,10 @@ def validate_table(spark: SparkSession, project_root: Path, table: str, path: st
     df = spark.read.format("delta").load(path)
     enforced = table == "decisions"
     if table == "transactions_raw":
+        from pixguard.stream.raw import as_kafka_records
         from pixguard.stream.validate import parse_transactions
 
-        df = parse_transactions(df)
+        df = parse_transactions(as_kafka_records(df))
     report = validate_dataframe(df, project_root / CONTRACT_SUITE)
     failed = [
         {"expectation": o.expectation, "column": o.column, "reason": o.reason, "unexpected": o.unexpected_count}
@@ -126,7 +135,7 @@ def run_step(spark: SparkSession, bundle: Bundle, config: StreamingConfig, step:
         before = table_detail(spark, path)
         entry: dict[str, Any] = {"path": path, "before": asdict(before)}
         if step == "compact":
-            entry["operation"] = compact(spark, path, settings.zorder_by.get(table, []))
+            entry["operation"] = compact(spark, path, settings.zorder_by.get(table, []), table)
         elif step == "vacuum":
             entry["operation"] = vacuum(spark, path, settings.vacuum_retention_hours)
         elif step == "validate":

@@ -146,6 +146,7 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
     from delta.tables import DeltaTable
 
     from pixguard.schema import TRANSACTION_FIELDS
+    from pixguard.stream.raw import to_raw_records
     from pixguard.stream.validate import parse_transactions
     from tests.unit.test_validate import encode, good_message, kafka_rows
 
@@ -158,7 +159,7 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
             for i in range(25)
         ]
         raw = kafka_rows(spark, values).coalesce(1)
-        raw.write.format("delta").mode("append").save(tables["transactions_raw"])
+        to_raw_records(raw).write.format("delta").mode("append").save(tables["transactions_raw"])
         decided = parse_transactions(raw).select(*TRANSACTION_FIELDS, "topic", "partition", "offset")
         decided.coalesce(1).write.format("delta").mode("append").save(tables["decisions"])
 

@@ -21,3 +21,18 @@ def to_raw_records(kafka_records: DataFrame) -> DataFrame:
         F.col("timestamp").alias("kafka_timestamp"),
         F.to_date("timestamp").alias("ingest_date"),
     )
+
+
+def as_kafka_records(raw_records: DataFrame) -> DataFrame:
+    """The landed rows back in the Kafka source's shape (key, value, topic, partition, offset,
+    timestamp), which is what `parse_transactions` reads: the landing can be re-validated or replayed."""
+    from pyspark.sql import functions as F
+
+    return raw_records.select(
+        F.col("kafka_key").cast("binary").alias("key"),
+        F.col("value"),
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        F.col("kafka_timestamp").alias("timestamp"),
+    )
