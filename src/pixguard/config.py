@@ -116,8 +116,9 @@ class KafkaSettings(_Model):
             options["kafka.sasl.jaas.config"] = (
                 f'{module} required username="{self.sasl_username}" password="{self.sasl_password}";'
             )
-        if self.ssl_ca_location:
+        if self.ssl_ca_location:  # the same PEM file librdkafka reads; the Java client assumes JKS unless told
             options["kafka.ssl.truststore.location"] = self.ssl_ca_location
+            options["kafka.ssl.truststore.type"] = "PEM"
         return options
 
 

@@ -75,6 +75,16 @@ def test_variables_env_defaults_and_job_conf_overlay(tmp_path: Path, monkeypatch
     assert "secret" not in repr(cluster.target.kafka)
 
 
+def test_one_ca_file_serves_both_kafka_clients() -> None:
+    from pixguard.config import KafkaSettings
+
+    kafka = KafkaSettings(bootstrap_servers="broker-1:9093", security_protocol="SSL", ssl_ca_location="/etc/pix/ca.pem")
+    assert kafka.client_config()["ssl.ca.location"] == "/etc/pix/ca.pem"
+    options = kafka.spark_options()
+    assert options["kafka.ssl.truststore.location"] == "/etc/pix/ca.pem"
+    assert options["kafka.ssl.truststore.type"] == "PEM"  # else the Java client reads the PEM file as JKS
+
+
 def test_target_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIXGUARD_TARGET", "cluster")
     monkeypatch.setenv("PIXGUARD_TEST_STORAGE", "/data")

@@ -11,7 +11,6 @@ from pixguard.contract import load_transaction_checks
 from pixguard.stream.validate import (
     EventTimeBounds,
     parse_transactions,
-    quarantined_records,
     valid_transactions,
     with_quarantine_reasons,
 )
@@ -114,7 +113,13 @@ def test_counts_reconcile_and_quarantine_keeps_bytes_and_coordinates(spark) -> N
     checks = load_transaction_checks(__import__("pathlib").Path(__file__).resolve().parents[2])
     checked = with_quarantine_reasons(parse_transactions(kafka_rows(spark, values)), checks, BOUNDS, NOW)
     valid = valid_transactions(checked).count()
-    quarantine = quarantined_records(checked, NOW + timedelta(seconds=1)).orderBy("offset").collect()
+    from pyspark.sql import functions as F
+
+    from pixguard.features.enrich import IS_DUPLICATE
+    from pixguard.stream.decisions import DecisionBatch
+
+    batch = checked.withColumn(IS_DUPLICATE, F.lit(False))  # the decision input's shape (stream/job.py)
+    quarantine = DecisionBatch.quarantine(batch, NOW + timedelta(seconds=1)).orderBy("offset").collect()
     assert valid + len(quarantine) == len(values)
     assert [(q.offset, q.reason) for q in quarantine] == [(1, "malformed_json"), (2, "amount_out_of_range")]
     assert bytes(quarantine[0].value) == b"{broken"

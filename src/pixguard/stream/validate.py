@@ -116,21 +116,3 @@ def valid_transactions(checked: DataFrame) -> DataFrame:
     return checked.where(F.size(QUARANTINE_REASONS) == 0).select(
         *TRANSACTION_FIELDS, "kafka_key", "topic", "partition", "offset", "kafka_timestamp"
     )
-
-
-def quarantined_records(checked: DataFrame, quarantined_at: datetime) -> DataFrame:
-    """What the quarantine keeps: the raw bytes to replay, where they came from, and why."""
-    from pyspark.sql import functions as F
-
-    return checked.where(F.size(QUARANTINE_REASONS) > 0).select(
-        F.col(QUARANTINE_REASONS)[0].alias("reason"),
-        F.col(QUARANTINE_REASONS).alias("reasons"),
-        F.col(f"{_RAW}end_to_end_id").alias("end_to_end_id"),
-        "value",
-        "kafka_key",
-        "topic",
-        "partition",
-        "offset",
-        "kafka_timestamp",
-        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
-    )
