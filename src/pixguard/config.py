@@ -246,7 +246,6 @@ class ScoringSettings(_Model):
     review_threshold: float = Field(default=0.5, ge=0, le=1)
     block_threshold: float = Field(default=0.9, ge=0, le=1)
     model_check_interval_s: float = Field(default=5.0, ge=0)
-    model_alias: str = "champion"
     top_reasons: int = Field(default=3, ge=0, le=10)
 
     @model_validator(mode="after")

@@ -21,6 +21,7 @@ from pixguard.decision import DECISION, REASONS, decide
 from pixguard.features.enrich import FEATURE_COLUMNS, IS_DUPLICATE
 from pixguard.features.model_input import with_model_features
 from pixguard.features.reference import with_calendar_features, with_reference_features
+from pixguard.model.registry import CHAMPION
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
@@ -111,7 +112,7 @@ class DecisionBatch:
         self.models = ModelWatcher(
             bundle.target.mlflow.tracking_uri,
             bundle.target.mlflow.registered_model,
-            scoring.model_alias,
+            CHAMPION,  # the alias every promotion, rollback and retraining moves
             scoring.model_check_interval_s,
         )
         self.rules: RuleWatcher | None = None
