@@ -9,6 +9,7 @@ import pytest
 
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.simulator.history import simulate_history
+from pixguard.simulator.population import generate_population
 from pixguard.simulator.replay import ReplayError, replay
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import HistorySettings, LabelSettings, PopulationSettings, SimulatorConfig
@@ -33,6 +34,16 @@ def test_simulate_publishes_exactly_n_keyed_by_payer_account(isolated) -> None: 
     assert len(reports) == summary.reports_sent > 0
     sent_ids = {r["end_to_end_id"] for _, r in records}
     assert all(r["end_to_end_id"] in sent_ids for _, r in reports)
+
+    # The run's seed varies the traffic, not who exists: live payers are the history's people, on
+    # their own devices (a takeover's new device aside), so the features the model learnt hold.
+    people = generate_population(SMALL.population)
+    accounts = zip(people.ispb, people.branch, people.account, strict=True)
+    own = zip(people.device, people.second_device, strict=True)
+    devices = {f"{i}:{b}:{a}": set(pair) for (i, b, a), pair in zip(accounts, own, strict=True)}
+    assert all(key in devices for key, _ in records)
+    own_device = sum(r["payer_device_id"] in devices[key] for key, r in records)
+    assert own_device >= 0.98 * len(records), own_device
 
 
 def _dataset(tmp_path: Path, rows: int) -> pd.DataFrame:

@@ -33,7 +33,7 @@ START, END = pd.Timestamp("2026-11-02T00:00:00Z"), pd.Timestamp("2026-11-09T00:0
 
 @pytest.fixture(scope="module")
 def week() -> pd.DataFrame:
-    population = generate_population(SMALL.population, seed=5)
+    population = generate_population(SMALL.population.model_copy(update={"seed": 5}))
     return simulate_window(population, SMALL, START, END, 200_000, IdSequence(3), np.random.default_rng(5))
 
 
@@ -44,7 +44,7 @@ def test_the_shipped_settings_load() -> None:
 
 
 def test_every_document_key_and_ispb_is_valid() -> None:
-    population = generate_population(SMALL.population, seed=9)
+    population = generate_population(SMALL.population.model_copy(update={"seed": 9}))
     persons, companies = population.document[~population.is_company], population.document[population.is_company]
     assert all(is_valid_cpf(d) for d in persons) and all(is_valid_cnpj(d) for d in companies)
     assert len(set(population.document)) == population.size
@@ -120,7 +120,7 @@ def test_fraud_incidents_have_their_signature(week) -> None:  # noqa: ANN001
     fan_in = tx[tx["scenario"] == "mule_fan_in"].groupby("incident")
     assert (fan_in["payer_document"].nunique() >= 8).all() and (fan_in["payee_document"].nunique() == 1).all()
     takeover = tx[tx["scenario"] == "account_takeover"]
-    population_devices = set(generate_population(SMALL.population, seed=5).device)
+    population_devices = set(generate_population(SMALL.population.model_copy(update={"seed": 5})).device)
     assert not set(takeover["payer_device_id"]) & population_devices
     fresh = week.new_keys.set_index("key")["created_at"]
     relatives = tx[tx["scenario"] == "fake_relative"]
@@ -169,7 +169,7 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 def test_the_stream_accepts_every_simulated_message(spark) -> None:  # noqa: ANN001
     from tests.unit.test_validate import reasons_of
 
-    population = generate_population(SMALL.population, seed=8)
+    population = generate_population(SMALL.population.model_copy(update={"seed": 8}))
     # The validation clock of test_validate is 2026-11-25 12:00 UTC: simulate the hour before it.
     traffic = simulate_window(
         population,

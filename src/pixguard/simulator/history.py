@@ -54,7 +54,7 @@ def simulate_history(
     simulator: SimulatorConfig, days: float, seed: int, end: pd.Timestamp, population: Population | None = None
 ) -> tuple[SimulatedTraffic, Population]:
     """`days` of traffic ending at `end`, day by day (weekday volumes), reports and marks seen by `end`."""
-    population = population or generate_population(simulator.population, seed)
+    population = population or generate_population(simulator.population)
     rng = np.random.default_rng([seed, 3])
     ids = IdSequence(id_salt(seed, HISTORY_STREAM))
     start = end - pd.Timedelta(days=days)

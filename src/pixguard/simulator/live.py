@@ -68,7 +68,7 @@ def simulate_live(
 
     if rate <= 0 or count <= 0:
         raise ValueError("rate and count must be positive")
-    population = generate_population(simulator.population, seed)
+    population = generate_population(simulator.population)
     rng = np.random.default_rng([seed, 2])
     ids = IdSequence(id_salt(seed, LIVE_STREAM))
     producer = make_producer(bundle.target.kafka)

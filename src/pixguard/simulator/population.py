@@ -96,8 +96,8 @@ def _keys(
     return keys.reset_index(drop=True), start, count
 
 
-def generate_population(settings: PopulationSettings, seed: int) -> Population:
-    rng = np.random.default_rng([seed, 1])
+def generate_population(settings: PopulationSettings) -> Population:
+    rng = np.random.default_rng([settings.seed, 1])
     n_persons, n_companies = settings.persons, settings.companies
     n = n_persons + n_companies
     ids = np.arange(n)

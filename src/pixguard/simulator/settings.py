@@ -16,6 +16,9 @@ class _Settings(BaseModel):
 
 
 class PopulationSettings(_Settings):
+    # Who exists is fixed by this seed, not by a run's: a live run pays between the same people,
+    # devices and keys as the history that trained the model and filled the key registry.
+    seed: int = 2026
     persons: int = Field(default=60_000, ge=100, le=10**8)
     companies: int = Field(default=6_000, ge=20, le=10**7)
     merchant_share: float = Field(default=0.5, gt=0, le=1)
