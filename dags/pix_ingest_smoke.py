@@ -1,4 +1,4 @@
-"""Land Kafka pix.transactions in Delta transactions_raw on demand (the connectors' smoke test).
+"""Land the smoke topic (pix.smoke) in Delta on demand: the connectors' check, safe beside the stream.
 
 Thin by design: the bundle says what to submit and where; pixguard.orchestration builds it."""
 

@@ -1,11 +1,11 @@
-"""spark-submit entry point: land Kafka pix.transactions in Delta transactions_raw.
+"""spark-submit entry point: land the smoke topic (pix.smoke) in its Delta table, smoke_landing.
 
 spark-submit jobs/smoke.py [--target local] [--available-now]
 """
 
 import sys
 
-from pixguard.jobs import run_raw_ingest_job
+from pixguard.jobs import run_smoke_ingest_job
 
 if __name__ == "__main__":
-    sys.exit(run_raw_ingest_job())
+    sys.exit(run_smoke_ingest_job())

@@ -210,6 +210,7 @@ class Topics(_Model):
     dlq: TopicSettings
     fraud_reports: TopicSettings
     ops_alerts: TopicSettings
+    smoke: TopicSettings  # the connectors' check writes here, never to the payments
 
     def all(self) -> list[TopicSettings]:
         return [getattr(self, name) for name in type(self).model_fields]
@@ -230,6 +231,7 @@ class Tables(_Model):
     key_registry: str = "key_registry"
     dict_marks: str = "dict_marks"
     transactions_truth: str = "transactions_truth"
+    smoke: str = "smoke_landing"
 
 
 class ValidationSettings(_Model):

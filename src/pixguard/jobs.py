@@ -27,17 +27,17 @@ def _config(args: argparse.Namespace, bundle) -> StreamingConfig:  # noqa: ANN00
     return load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
 
 
-def run_raw_ingest_job(argv: list[str] | None = None) -> int:
-    from pixguard.stream.ingest import start_raw_ingest
+def run_smoke_ingest_job(argv: list[str] | None = None) -> int:
+    from pixguard.stream.ingest import start_smoke_ingest
 
-    args = _job_args("Land Kafka pix.transactions in Delta transactions_raw", argv)
+    args = _job_args("Land the smoke topic in its Delta table (the connectors' check)", argv)
     bundle = load_bundle(target=args.target)
     config = _config(args, bundle)
     spark = build_spark_session(bundle, "ingest_smoke")
-    query = start_raw_ingest(spark, bundle, config, available_now=args.available_now)
+    query = start_smoke_ingest(spark, bundle, config, available_now=args.available_now)
     query.awaitTermination()
     progress = query.lastProgress or {}
-    log.warning("raw ingest finished: %s rows in the last batch", progress.get("numInputRows", 0))
+    log.warning("smoke ingest finished: %s rows in the last batch", progress.get("numInputRows", 0))
     return 0
 
 

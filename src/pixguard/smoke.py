@@ -1,4 +1,5 @@
-"""The smoke pipeline: sample messages -> Kafka -> Spark (Kafka connector) -> Delta (delta-spark)."""
+"""The smoke pipeline: sample messages -> Kafka -> Spark (Kafka connector) -> Delta (delta-spark), on
+the smoke topic and table (stream/ingest.py): safe to run beside the streaming job."""
 
 from __future__ import annotations
 
@@ -38,19 +39,21 @@ class SmokeResult:
 def run_smoke(bundle: Bundle, config: StreamingConfig, count: int) -> SmokeResult:
     from pyspark.sql import functions as F
 
+    from pixguard.kafka_topics import ensure_topics
     from pixguard.spark import build_spark_session
-    from pixguard.stream.ingest import start_raw_ingest
+    from pixguard.stream.ingest import start_smoke_ingest
 
     started = time.monotonic()
     run_id = uuid.uuid4().hex
-    topic = config.topics.transactions.name
+    ensure_topics(bundle.target.kafka, [config.topics.smoke])
+    topic = config.topics.smoke.name
     records = ((f"smoke-{i % 16}".encode(), json.dumps({"smoke_run": run_id, "seq": i}).encode()) for i in range(count))
     published = publish(make_producer(bundle.target.kafka), topic, records)
 
     spark = build_spark_session(bundle, "ingest_smoke")
-    path = bundle.target.table_path(config.tables.transactions_raw)
+    path = bundle.target.table_path(config.tables.smoke)
     rows_before = _count_rows(spark, path)
-    start_raw_ingest(spark, bundle, config, available_now=True).awaitTermination()
+    start_smoke_ingest(spark, bundle, config, available_now=True).awaitTermination()
     table = spark.read.format("delta").load(path)
     of_run = table.where(F.get_json_object(F.col("value").cast("string"), "$.smoke_run") == run_id)
     return SmokeResult(

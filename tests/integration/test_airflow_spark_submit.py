@@ -17,16 +17,17 @@ pytestmark = pytest.mark.integration
 def test_dags_test_runs_spark_submit_from_the_bundle(bundle, streaming_config, kafka_broker, spark) -> None:  # noqa: ANN001
     from pyspark.sql import functions as F
 
-    ensure_topics(bundle.target.kafka, [streaming_config.topics.transactions])
+    ensure_topics(bundle.target.kafka, [streaming_config.topics.smoke])
     run_id = uuid.uuid4().hex
     records = [(b"k", json.dumps({"airflow_run": run_id, "seq": i}).encode()) for i in range(300)]
-    publish(make_producer(bundle.target.kafka), streaming_config.topics.transactions.name, records)
+    publish(make_producer(bundle.target.kafka), streaming_config.topics.smoke.name, records)
 
     assert airflow_command(bundle, "db", "migrate").returncode == 0
     result = airflow_command(bundle, "dags", "test", "pix_ingest_smoke")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "state=success" in result.stdout + result.stderr
 
-    raw = spark.read.format("delta").load(bundle.target.table_path(streaming_config.tables.transactions_raw))
-    landed = raw.where(F.get_json_object(F.col("value").cast("string"), "$.airflow_run") == run_id)
+    landing = spark.read.format("delta").load(bundle.target.table_path(streaming_config.tables.smoke))
+    landed = landing.where(F.get_json_object(F.col("value").cast("string"), "$.airflow_run") == run_id)
     assert landed.count() == 300
+    assert {r.topic for r in landed.select("topic").distinct().collect()} == {streaming_config.topics.smoke.name}

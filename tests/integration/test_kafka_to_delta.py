@@ -48,3 +48,17 @@ def test_n_messages_land_in_delta_exactly_once_even_when_the_query_restarts(
     assert len({(r.partition, r.offset) for r in rows}) == N_MESSAGES
     assert {r.topic for r in rows} == {fresh_topic.name}
     assert {r.partition for r in rows} == {0, 1}
+
+
+def test_the_smoke_check_lands_its_messages_and_leaves_the_payments_alone(isolated, spark) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    from pixguard.smoke import run_smoke
+    from tests.integration.kafka_helpers import read_topic
+
+    bundle, config = isolated
+    result = run_smoke(bundle, config, 200)
+    assert result.ok and result.rows_of_run == result.published == 200, result.summary()
+    assert read_topic(bundle.target.kafka, config.topics.transactions.name) == []
+    assert not Path(bundle.target.table_path(config.tables.transactions_raw)).exists()
+    assert not Path(bundle.target.checkpoint_path("raw_ingest")).exists()
