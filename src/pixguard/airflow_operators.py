@@ -8,6 +8,7 @@ repeated failures. Imported by DAG files only (it imports Airflow)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -22,14 +23,14 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
         from pixguard.supervisor import supervise_streaming
 
         params = context.get("params") or {}
-        config_file = params.get("streaming_config")
-        if config_file:
+        bundle = bundle_for_dags()
+        config_file = _in_project(bundle.project_root, params.get("streaming_config"))
+        if config_file:  # absolute: the job runs in another working directory than this task
             self.application_args = [*(self.application_args or []), "--config", str(config_file)]
         hook = self._get_hook()
         command = hook._build_spark_submit_command(self.application)
         env = {**os.environ, **{k: str(v) for k, v in (hook._env or {}).items()}}
-        bundle = bundle_for_dags()
-        config = load_streaming_config(bundle.project_root, path=None if not config_file else _path(config_file))
+        config = load_streaming_config(bundle.project_root, path=config_file)
         run_for = params.get("supervise_for_s")
         report = supervise_streaming(bundle, config, command, env, None if run_for in (None, "") else float(run_for))
         self.log.info(report.summary())
@@ -43,14 +44,19 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
         }
 
     def on_kill(self) -> None:
-        """The task is being killed (marked failed, or timed out): stop the job it supervises."""
+        """The task is being killed (marked failed, timed out, or the worker stops): stop the job it
+        supervises, and first tell the supervision loop to end, or it would see a dead job and restart it."""
         from pixguard.orchestration import bundle_for_dags
-        from pixguard.supervisor import JobSlot
+        from pixguard.supervisor import JobSlot, request_stop
 
-        JobSlot.for_bundle(bundle_for_dags()).process.stop(timeout_s=30)
+        slot = JobSlot.for_bundle(bundle_for_dags())
+        request_stop(slot)
+        slot.process.stop(timeout_s=30)
 
 
-def _path(value: str):  # noqa: ANN202
-    from pathlib import Path
-
-    return Path(value)
+def _in_project(project_root: Path, value: object) -> Path | None:
+    """A config file given as a run param; a relative path is taken from the project root."""
+    if value in (None, ""):
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else project_root / path

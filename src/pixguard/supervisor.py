@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixguard.stack.processes import ManagedProcess, group_members
+from pixguard.stack.processes import ManagedProcess
 
 if TYPE_CHECKING:
     from pixguard.config import Bundle, OrchestrationSettings, StreamingConfig
@@ -192,11 +191,6 @@ def request_stop(slot: JobSlot) -> None:
     slot.stop_file.write_text(datetime.now(UTC).isoformat())
 
 
-def kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 class StreamJob:
     """The job as a process group started from a command; survives the supervisor's own death."""
 
@@ -210,25 +204,22 @@ class StreamJob:
         return pid
 
     def start(self) -> int:
-        self._clear_leftovers()
+        self.stop()  # what a previous job left behind, if anything: never two jobs
         return self.slot.process.start(self.command, env=self.env, cwd=self.slot.run_dir)
 
     def stop(self) -> None:
+        """The whole process group, a dead leader's leftovers included."""
+        record = self.slot.process.recorded()
         self.slot.process.stop(timeout_s=self.stop_timeout_s)
-        self._clear_leftovers()
-
-    def _clear_leftovers(self) -> None:
-        """A dead group leader can leave children (the Python driver of a killed JVM): never two jobs."""
-        record = self.slot.process.recorded()
-        if record and group_members(record[0]):
-            kill_group(record[0])
-        self._reap()
-
-    def _reap(self) -> None:
-        record = self.slot.process.recorded()
         if record:
+            self._reap(record[0])
+
+    def _reap(self, pid: int | None = None) -> None:
+        record = self.slot.process.recorded()
+        pid = pid if pid is not None else (record[0] if record else None)
+        if pid is not None:
             with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(record[0], os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)
 
 
 # ------------------------------------------------------------------ the loop
@@ -287,12 +278,14 @@ class Supervisor:
             failure = self._failure(started_at, report)
             if failure is None:
                 continue
-            if failure == "progress":  # a batch committed since the (re)start: healthy again
+            if failure in ("progress", "idle"):  # a batch committed, or nothing to read: healthy again
                 if alerting:
-                    self.alert("resolved", "streaming job is progressing again", failures)
+                    state = "progressing" if failure == "progress" else "up, with nothing to read"
+                    self.alert("resolved", f"streaming job is {state} again", failures)
                     alerting = False
                 failures = 0
-                started_at = self.clock()
+                if failure == "progress":
+                    started_at = self.clock()
                 continue
             failures += 1
             log.error("streaming job %s (consecutive failures: %d)", failure, failures)
@@ -313,7 +306,9 @@ class Supervisor:
         return report
 
     def _failure(self, started_at: float, report: SupervisionReport) -> str | None:
-        """None: running, nothing new. "progress": committed since started_at. Else what went wrong."""
+        """None: running, nothing new. "progress": committed since started_at. "idle": up for a stall
+        timeout with nothing to read (a quiet night must not chain earlier deaths into "consecutive"
+        ones). Else what went wrong."""
         if self.job.pid() is None:
             report.deaths += 1
             return "died"
@@ -321,7 +316,9 @@ class Supervisor:
         if progress.last_commit_at is not None and progress.last_commit_at > started_at:
             return "progress"
         since = max(started_at, progress.last_commit_at or 0.0)
-        if progress.pending_records > 0 and self.clock() - since > self.settings.stall_timeout_s:
+        if progress.pending_records == 0:
+            return "idle" if self.clock() - started_at > self.settings.stall_timeout_s else None
+        if self.clock() - since > self.settings.stall_timeout_s:
             report.stalls += 1
             return f"stalled ({progress.pending_records} records waiting, no batch for {self.clock() - since:.0f} s)"
         return None

@@ -4,6 +4,9 @@ only one supervisor may hold a job's slot."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,48 @@ def test_pending_records_compare_kafka_end_offsets_with_the_committed_batch(tmp_
     assert pending_records({0: (0, 120), 1: (0, 80)}, offsets["pix.transactions"]) == 0
     assert pending_records({0: (0, 130), 1: (0, 85)}, offsets["pix.transactions"]) == 15
     assert pending_records({0: (10, 40)}, None) == 30  # nothing committed yet: all retained records wait
+
+
+def test_deaths_far_apart_on_a_quiet_stream_are_not_consecutive(tmp_path: Path) -> None:
+    """Up with nothing to read for a stall timeout counts as healthy: a death each hour of a quiet
+    night resolves its alert and never makes the supervisor give up."""
+    clock, alerts = FakeClock(), []
+    job = FakeJob(JobSlot(tmp_path, "/ckpt"))
+    sup = supervisor(tmp_path, job, clock, lambda: Progress(None, 0), alerts)
+
+    def die_twice_an_hour(seconds: float) -> None:
+        clock.now += seconds
+        if int(clock.now) % 1_800 == 0:
+            job.alive = False
+
+    sup.sleep = die_twice_an_hour
+    report = sup.run(run_for_s=6 * 3_600)
+    assert report.deaths >= 10 and report.restarts == report.deaths
+    assert ("firing", 2) not in alerts and report.stopped_by == "run_for_s=21600"
+
+
+def test_a_dead_leaders_leftover_group_is_stopped(tmp_path: Path) -> None:
+    """The leader exits and leaves a child in its process group (a killed JVM's Python driver)."""
+    from pixguard.stack.processes import ManagedProcess, group_members
+
+    process = ManagedProcess("leftover", tmp_path)
+    pid = process.start(["sh", "-c", "sleep 300 & exit 0"])
+    deadline = time.monotonic() + 10
+    while process.pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    assert process.pid() is None and group_members(pid), "the leader is gone, its child is not"
+    assert process.stop(timeout_s=5)
+    assert not group_members(pid)
+
+
+def test_killing_the_airflow_task_ends_supervision_instead_of_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixguard.airflow_operators import SupervisedSparkSubmitOperator
+    from pixguard.orchestration import bundle_for_dags
+
+    monkeypatch.setenv("PIXGUARD_HOME", str(tmp_path / "home"))
+    SupervisedSparkSubmitOperator(task_id="supervise", application="jobs/streaming.py").on_kill()
+    assert JobSlot.for_bundle(bundle_for_dags()).stop_file.exists()

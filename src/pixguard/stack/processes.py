@@ -107,7 +107,12 @@ class ManagedProcess:
             return False
         pid, ticks = record
         stopped = False
-        if _alive(pid, ticks):
+        # A dead leader can leave its group behind (the Python driver of a killed JVM): signal the
+        # group all the same. The kernel gives no new process a pid still in use as a group id, so
+        # the members are ours, unless the pid itself was reused by another process since.
+        leader_ticks = _start_ticks(pid)
+        ours = leader_ticks is None or ticks is None or leader_ticks == ticks
+        if ours and _group_alive(pid):
             stopped = True
             self._signal_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
