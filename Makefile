@@ -42,8 +42,9 @@ $(FEATURES_JAR): $(VENV)/.installed $(shell find src/jvm -name '*.scala')
 
 install: system-deps $(VENV)/.installed $(FEATURES_JAR)
 
+# pytest exits 5 when it collects no test: that fails, and says so (make itself reports only 'Error 5').
 test: install browser-deps
-	$(PY) -m pytest
+	$(PY) -m pytest || { status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests - failing on purpose" >&2; exit $$status; }
 
 test-unit: install
 	$(PY) -m pytest tests/unit
