@@ -26,3 +26,26 @@ def test_spark_connection_and_airflow_env_follow_the_bundle_target(
     assert env["AIRFLOW__API__PORT"] == "18111"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18111/execution/"
     assert json.loads(env["AIRFLOW_CONN_SPARK_PIXGUARD"])["host"] == "local[2]"
+
+
+def test_the_connection_for_an_airflow_pixguard_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pixguard.cli import main
+
+    for name, value in {
+        "PIXGUARD_SPARK_MASTER": "k8s://https://kube.example:6443",
+        "PIXGUARD_STORAGE_ROOT": "s3a://lake/pix",
+        "PIXGUARD_KAFKA_BOOTSTRAP": "broker-1:9093",
+        "PIXGUARD_KAFKA_USERNAME": "svc",
+        "PIXGUARD_KAFKA_PASSWORD": "secret",
+        "MLFLOW_TRACKING_URI": "https://mlflow.example",
+        "PIXGUARD_HOME": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["bundle", "connection", "--target", "cluster"]) == 0
+    name, value = capsys.readouterr().out.strip().split("=", 1)
+    assert name == "AIRFLOW_CONN_SPARK_PIXGUARD"
+    connection = json.loads(value.strip("'"))
+    assert connection["host"] == "k8s://https://kube.example:6443"
+    assert connection["extra"]["deploy-mode"] == "cluster"

@@ -1,4 +1,4 @@
-"""`pixguard bundle validate`, `up`, `down`, `status`, `smoke`: the local stack and the bundle."""
+"""`pixguard bundle validate|connection`, `up`, `down`, `status`, `smoke`: the local stack and the bundle."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def cmd_bundle_validate(args: argparse.Namespace) -> int:
     }
     print(yaml.safe_dump(resolved, sort_keys=False), end="")
     print(f"OK: bundle '{bundle.name}', target '{bundle.target.name}' is valid", file=sys.stderr)
+    return 0
+
+
+def cmd_bundle_connection(args: argparse.Namespace) -> int:
+    """The Spark connection the DAGs submit through, for an Airflow that pixguard does not start
+    (the cluster target's): without it the Spark provider falls back to master `yarn` silently."""
+    from pixguard.stack.airflow_server import spark_connection
+
+    bundle = _bundle(args)
+    print(f"AIRFLOW_CONN_{bundle.target.airflow.spark_conn_id.upper()}='{spark_connection(bundle)}'")
     return 0
 
 
@@ -91,6 +101,12 @@ def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
         "validate",
         cmd_bundle_validate,
         "validate bundle.yaml and conf/ and print the resolved configuration",
+        bundle_sub,
+    )
+    add(
+        "connection",
+        cmd_bundle_connection,
+        "print the target's Spark connection as an Airflow environment variable (for an Airflow pixguard does not run)",
         bundle_sub,
     )
 
