@@ -100,3 +100,39 @@ def test_each_valid_transaction_is_decided_once_and_each_bad_record_quarantined_
     assert all(v["decision"] in ("REVIEW", "BLOCK") and v["end_to_end_id"] == k for k, v in alerts)
     dlq = read_topic(bundle.target.kafka, config.topics.dlq.name)
     assert len(dlq) == len(malformed) + len(repeats)
+
+
+def test_a_replayed_first_batch_does_not_find_its_own_payments_in_its_history(
+    spark,
+    isolated,
+    mlflow_server,  # noqa: ANN001
+) -> None:
+    """The job dies after the first micro-batch committed its decisions to Delta and before the
+    checkpoint recorded the batch: the replay seeds the feature state from the same history as the
+    first attempt (as of the pinned version), so its payments are decided, not taken for repeats."""
+    from pathlib import Path
+
+    bundle, config = isolated
+    valid = valid_set(datetime.now(UTC))
+    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
+    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
+    run_streaming_job(spark, bundle, config, available_now=True)
+
+    checkpoint = Path(bundle.target.checkpoint_path("decisions"))
+    commits = checkpoint / "commits"
+    assert (commits / "0").exists()
+    # Back to the moment after batch 0's Delta commit: no batch recorded as done, none planned after it
+    # (an available-now run also runs a batch without data for the state's timers).
+    for done in commits.iterdir():
+        done.unlink()
+    for planned in (checkpoint / "offsets").iterdir():
+        if planned.name.lstrip(".").split(".")[0] != "0":
+            planned.unlink()
+    run_streaming_job(spark, bundle, config, available_now=True)
+
+    decisions = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions))
+    assert decisions.count() == len(valid)  # the replay's Delta append was recognised as done
+    quarantine_path = Path(bundle.target.table_path(config.tables.quarantine))
+    quarantined = spark.read.format("delta").load(str(quarantine_path)).count() if quarantine_path.exists() else 0
+    assert quarantined == 0
+    assert (commits / "0").exists()

@@ -41,6 +41,7 @@ log = logging.getLogger("pixguard.stream")
 # Query names name the checkpoints: renaming one would orphan its checkpoint.
 DECISIONS_QUERY = "decisions"
 LABELS_QUERY = "fraud_labels"
+HISTORY_PIN = "pixguard_history_version"  # inside the decision query's checkpoint
 
 
 def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame:
@@ -56,14 +57,43 @@ def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig)
 def decided_history(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame | None:
     """The payments in `decisions` the feature state can still reach (STATE_TTL_MS): the past a new
     decision query starts from, e.g. the history `make demo` backfills. Read only by a query's first
-    micro-batch; a query resuming from its checkpoint has its own state."""
+    micro-batch; a query resuming from its checkpoint has its own state.
+
+    The table is read as of the version pinned when the query's checkpoint was new: if the first
+    micro-batch committed its decisions and the job died before the checkpoint did, the replayed
+    batch must not find its own payments in its past (each would be quarantined as a repeat)."""
     from pyspark.sql import functions as F
 
-    decisions = read_if_exists(spark, bundle.target.table_path(config.tables.decisions))
-    if decisions is None:
+    path = bundle.target.table_path(config.tables.decisions)
+    version = pinned_history_version(spark, bundle.target.checkpoint_path(DECISIONS_QUERY), path)
+    if version is None:
         return None
+    decisions = spark.read.format("delta").option("versionAsOf", version).load(path)
     reach = F.timestamp_millis(F.unix_millis(F.current_timestamp()) - STATE_TTL_MS)
     return decisions.where(F.col("event_time") >= reach).select(*TRANSACTION_FIELDS)
+
+
+def pinned_history_version(spark: SparkSession, checkpoint: str, decisions_path: str) -> int | None:
+    """The `decisions` version a new query's history is read at, kept inside its checkpoint (so it
+    goes with it): recorded by the first start, reused by a restart. None: no table then."""
+    from pyspark.errors import AnalysisException
+
+    pin = f"{checkpoint.rstrip('/')}/{HISTORY_PIN}"
+    try:
+        return json.loads(spark.read.text(pin).first().value)["version"]
+    except AnalysisException:  # no pin yet: this checkpoint is new
+        pass
+    table = read_if_exists(spark, decisions_path)
+    version = None if table is None else _latest_version(spark, decisions_path)
+    pinned = json.dumps({"version": version})  # text, not a JSON source: Spark drops null fields
+    spark.createDataFrame([(pinned,)], "value string").coalesce(1).write.mode("errorifexists").text(pin)
+    return version
+
+
+def _latest_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
 def checked_and_featured(
