@@ -141,8 +141,16 @@ class ModelWatcher:
             return False
         candidate = ModelRef(self.name, version, self.tracking_uri)
         try:
-            check_signature(_loaded(candidate))
-        except Exception as exc:  # noqa: BLE001 - any failure to load or verify refuses this version
+            model = _loaded(candidate)
+        except Exception as exc:  # noqa: BLE001 - a download or load that failed may work next time
+            self.last_error = (
+                f"model {candidate.uri} could not be loaded (tried again in {self.check_interval_s:g} s): {exc}"
+            )
+            log.error("%s; keeping %s", self.last_error, self.current)
+            return False
+        try:
+            check_signature(model)
+        except Exception as exc:  # noqa: BLE001 - a model that does not fit the features never will
             self.rejected_versions.add(version)
             self.last_error = f"model {candidate.uri} refused: {exc}"
             log.error("%s; keeping %s", self.last_error, self.current)

@@ -1,0 +1,64 @@
+"""Which model version scores the next batch, against a fake registry: a version that fails to load
+is tried again, one whose signature does not fit the served features is refused for good."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+import pixguard.scoring as scoring
+from pixguard.features.model_input import MODEL_FEATURES
+
+
+class Registry:
+    """Stands in for MlflowClient: the champion alias names `version`."""
+
+    version = "8"
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> SimpleNamespace:
+        return SimpleNamespace(version=self.version)
+
+
+def model_with(inputs: list[str]) -> SimpleNamespace:
+    schema = SimpleNamespace(input_names=lambda: inputs)
+    return SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: schema))
+
+
+@pytest.fixture
+def watcher(monkeypatch: pytest.MonkeyPatch) -> scoring.ModelWatcher:
+    import mlflow
+
+    monkeypatch.setattr(mlflow, "MlflowClient", Registry)
+    return scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
+
+
+def test_a_version_whose_load_failed_is_tried_again(watcher, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    attempts = []
+
+    def flaky_load(ref: scoring.ModelRef) -> SimpleNamespace:
+        attempts.append(ref.version)
+        if len(attempts) == 1:
+            raise OSError("artifact download timed out")
+        return model_with(MODEL_FEATURES)
+
+    monkeypatch.setattr(scoring, "_loaded", flaky_load)
+    assert watcher.refresh() is False and "could not be loaded" in watcher.last_error and watcher.version is None
+    assert watcher.refresh() is True and watcher.version == "8" and watcher.last_error is None
+    assert attempts == ["8", "8"]
+
+
+def test_a_version_that_does_not_fit_the_features_is_refused_for_good(watcher, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    attempts = []
+
+    def load(ref: scoring.ModelRef) -> SimpleNamespace:
+        attempts.append(ref.version)
+        return model_with(MODEL_FEATURES[:3])
+
+    monkeypatch.setattr(scoring, "_loaded", load)
+    assert watcher.refresh() is False and "refused" in watcher.last_error
+    assert watcher.refresh() is False and "refused" in watcher.last_error
+    assert attempts == ["8"] and watcher.version is None
