@@ -25,7 +25,7 @@ def decided_rows(spark, rows: list[tuple]):  # noqa: ANN001, ANN201
     return frame.withColumn("decision_latency_ms", F.unix_millis("decided_at") - F.unix_millis("event_time"))
 
 
-def outcome(**counts: int) -> BatchOutcome:
+def outcome(published_at: datetime | None = None, **counts: int) -> BatchOutcome:
     decisions = {k: v for k, v in counts.items() if k in ("APPROVE", "REVIEW", "BLOCK")}
     return BatchOutcome(
         batch_id=12,
@@ -37,6 +37,7 @@ def outcome(**counts: int) -> BatchOutcome:
         model_version="4",
         rules_version="r9",
         quarantine_reasons={"malformed_json": counts.get("quarantined", 0)},
+        published_at=published_at,
     )
 
 
@@ -63,3 +64,11 @@ def test_latency_percentiles_scores_and_counts_of_a_known_batch(spark) -> None: 
 def test_a_batch_without_decisions_has_no_latency(spark) -> None:  # noqa: ANN001
     metrics = batch_metrics(decided_rows(spark, []), outcome(consumed=4, quarantined=4))
     assert metrics.latency_ms is None and metrics.score_count == 0 and metrics.rate("BLOCK") is None
+
+
+def test_latency_runs_to_the_decision_on_kafka_when_the_batch_published(spark) -> None:  # noqa: ANN001
+    """decided_at is stamped when the batch starts deciding; the payment waits until Kafka has it."""
+    rows = [(100, "APPROVE", 0.1), (300, "APPROVE", 0.2)]
+    published_at = DECIDED_AT + timedelta(seconds=2)
+    metrics = batch_metrics(decided_rows(spark, rows), outcome(published_at=published_at, consumed=2, APPROVE=2))
+    assert metrics.latency_ms.max == 2_300 and metrics.latency_ms.p50 == 2_200

@@ -143,7 +143,7 @@ def _throughput(data: ReportData) -> str:
 
 
 def _latency(data: ReportData) -> str:
-    figure, axes = _figure("Decision latency per batch (decided_at - event_time, ms)")
+    figure, axes = _figure("Decision latency per batch (event time to the decision on Kafka, ms)")
     if data.latency.empty:
         _no_data(axes)
     else:

@@ -83,6 +83,9 @@ class BatchOutcome:
     rules_version: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     phase_ms: dict[str, int] = field(default_factory=dict)  # where the batch spent its time
+    # When the batch's decisions were on Kafka (None: not published, e.g. a history backfill).
+    # `decided_at` is stamped when the batch starts deciding, before the model and the publishing.
+    published_at: datetime | None = None
 
     @property
     def reconciles(self) -> bool:
@@ -225,6 +228,7 @@ class DecisionBatch:
         from pyspark.sql import functions as F
 
         now = self._now()
+        published_at: datetime | None = None
         phase_ms: dict[str, int] = {}
         clock = [time.monotonic()]
 
@@ -246,6 +250,7 @@ class DecisionBatch:
                 # Kafka first: it is what waits for the decision. A crash before the Delta commit
                 # replays the batch, and the repeats carry the same end_to_end_id key.
                 self._publish(decisions, quarantine if reasons else None)
+                published_at = self._now()
                 lap("score_decide_publish_kafka")
             counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             # No empty commits: most batches quarantine nothing, and the batches the feature state's
@@ -268,6 +273,7 @@ class DecisionBatch:
                 rules_version=self.rules.current.version if self.rules else None,
                 quarantine_reasons=reasons,
                 phase_ms=phase_ms,
+                published_at=published_at,
             )
             lap("count")
             self.outcomes = [*self.outcomes[-99:], outcome]
