@@ -130,6 +130,37 @@ def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spa
     assert repeats[1]["payer_tx_count_1h"] is None
 
 
+def test_a_payment_reaching_a_later_micro_batch_sees_only_what_came_before_it(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """Two accounts of one payer on two Kafka partitions, one lagging: 09:50 and 10:10 arrive after
+    10:20 was decided. Their features must not count 10:20, nor know its payee or its device."""
+    shop, friend = "11222333000181", "22333444000105"
+    on_time = [payment(1, 0, 100.0, payee=shop), payment(3, 20, 1000.0, payee=friend, device="dev-NEW")]
+    late = [payment(0, 0, 50.0, payee=shop), payment(2, 10, 400.0, payee=friend, device="dev-NEW")]
+    late[0]["event_time"] = "2026-11-25T09:50:00Z"
+    after = [payment(4, 30, 300.0, payee=friend, device="dev-NEW")]
+    rows = run_batches(spark, tmp_path, [on_time, late, after])
+    f = {e: r[0] for e, r in rows.items()}
+    earliest, ten_past, next_one = f[e2e(0)], f[e2e(2)], f[e2e(4)]
+
+    assert earliest["payer_history_tx_count"] == 0 and earliest["payer_seconds_since_previous_tx"] is None
+    assert earliest["payer_amount_ratio_to_mean"] is None and earliest["payer_tx_count_1h"] == 0
+    assert earliest["payer_first_payment_to_payee"] == 1  # the shop was first paid at 10:00
+    assert earliest["payer_new_device"] == 0  # a payer's first payment is on no "new" device
+
+    assert ten_past["payer_history_tx_count"] == 2  # 09:50 and 10:00, not 10:20
+    assert ten_past["payer_tx_count_10m"] == 1 and ten_past["payer_tx_count_1h"] == 2
+    assert ten_past["payer_amount_sum_1h"] == 150.0
+    assert ten_past["payer_amount_ratio_to_mean"] == pytest.approx(400 / 75, abs=1e-4)
+    assert ten_past["payer_seconds_since_previous_tx"] == 600.0  # since 10:00 (not -600, to 10:20)
+    assert ten_past["payer_first_payment_to_payee"] == 1 and ten_past["payer_new_device"] == 1
+
+    # In order again: everything before it counts, the late ones included.
+    assert next_one["payer_history_tx_count"] == 4 and next_one["payer_tx_count_1h"] == 4
+    assert next_one["payer_amount_ratio_to_mean"] == pytest.approx(300 / 387.5, abs=1e-4)
+    assert next_one["payer_seconds_since_previous_tx"] == 600.0
+    assert next_one["payer_first_payment_to_payee"] == 0 and next_one["payer_new_device"] == 0
+
+
 def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta
 

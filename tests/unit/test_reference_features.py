@@ -10,9 +10,12 @@ PAYMENT_TIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def payments(spark, rows: list[tuple]):  # noqa: ANN001, ANN201
-    columns = "end_to_end_id string, event_time timestamp, payee_key string, payee_document string, "
-    columns += "payee_ispb string, payee_branch string, payee_account string"
-    return spark.createDataFrame(rows, columns)
+    """Rows of (end_to_end_id, event_time, payee key, document, ISPB, branch, account); the payer is
+    the payee's document and account with a 9 in front, unless the row gives the payer's five too."""
+    payee = "payee_key string, payee_document string, payee_ispb string, payee_branch string, payee_account string"
+    payer = "payer_document string, payer_ispb string, payer_branch string, payer_account string"
+    full = [row if len(row) == 11 else (*row, *(f"9{v}" for v in row[3:7])) for row in rows]
+    return spark.createDataFrame(full, f"end_to_end_id string, event_time timestamp, {payee}, {payer}")
 
 
 def test_key_age_and_marks_count_only_what_existed_before_the_payment(spark) -> None:  # noqa: ANN001
@@ -57,7 +60,38 @@ def test_key_age_and_marks_count_only_what_existed_before_the_payment(spark) -> 
 def test_without_reference_tables_every_payment_is_unmarked_with_unknown_key_age(spark) -> None:  # noqa: ANN001
     df = payments(spark, [("p", PAYMENT_TIME, "k", "11111111111", "1", "0001", "10")])
     row = with_reference_features(df, reference_lookups(None, None)).collect()[0]
-    assert row.payee_key_age_days is None and row.payee_dict_marked is False
+    assert row.payee_key_age_days is None and row.payee_dict_marked is False and row.payer_dict_marked is False
+
+
+def test_a_payer_marked_before_the_payment_is_flagged_on_its_document_or_its_account(spark) -> None:  # noqa: ANN001
+    payee = ("k", "11111111111", "1", "0001", "10")
+    df = payments(
+        spark,
+        [
+            ("payer-doc-marked", PAYMENT_TIME, *payee, "55555555555", "2", "0002", "50"),
+            ("payer-account-marked", PAYMENT_TIME, *payee, "66666666666", "2", "0002", "60"),
+            ("payer-marked-later", PAYMENT_TIME, *payee, "77777777777", "2", "0002", "70"),
+            ("payer-clean", PAYMENT_TIME, *payee, "88888888888", "2", "0002", "80"),
+        ],
+    )
+    marks = spark.createDataFrame(
+        [
+            ("55555555555", datetime(2026, 11, 1, tzinfo=UTC)),
+            ("2:0002:60", datetime(2026, 11, 25, 11, 0, tzinfo=UTC)),
+            ("77777777777", datetime(2026, 11, 25, 12, 30, tzinfo=UTC)),
+            ("88888888888-other", datetime(2026, 11, 1, tzinfo=UTC)),
+        ],
+        "marked_value string, marked_at timestamp",
+    )
+    rows = {r.end_to_end_id: r for r in with_reference_features(df, reference_lookups(None, marks)).collect()}
+
+    assert {e: r.payer_dict_marked for e, r in rows.items()} == {
+        "payer-doc-marked": True,
+        "payer-account-marked": True,
+        "payer-marked-later": False,
+        "payer-clean": False,
+    }
+    assert not any(r.payee_dict_marked for r in rows.values())  # a payer's mark is not the payee's
 
 
 def test_night_is_read_on_the_brasilia_clock(spark) -> None:  # noqa: ANN001

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 # Brasília has had no daylight saving time since 2019; the zone id still handles older dates.
 PIX_TIME_ZONE = "America/Sao_Paulo"
@@ -49,8 +49,10 @@ def reference_lookups(key_registry: DataFrame | None, dict_marks: DataFrame | No
 
 
 def with_reference_features(df: DataFrame, lookups: ReferenceLookups) -> DataFrame:
-    """Add `payee_key_age_days` (null when the key is unknown or there is no key) and
-    `payee_dict_marked` (the key, the document or the account was marked before the payment)."""
+    """Add `payee_key_age_days` (null when the key is unknown or there is no key),
+    `payee_dict_marked` (the payee's key, document or account was marked before the payment) and
+    `payer_dict_marked` (the payer's document or account was: since October 2025 a marked user may
+    neither send nor receive Pix)."""
     from pyspark.sql import functions as F
 
     created = lookups.key_created_at
@@ -71,14 +73,32 @@ def with_reference_features(df: DataFrame, lookups: ReferenceLookups) -> DataFra
             .drop("_key", "_key_created_at")
         )
     marks = lookups.first_marks
-    if marks is None:
-        return df.withColumn("payee_dict_marked", F.lit(False))
-    account = F.concat_ws(":", "payee_ispb", "payee_branch", "payee_account")
-    flags = []
-    for index, value in enumerate([F.col("payee_key"), F.col("payee_document"), account]):
-        alias = marks.select(F.col("_marked").alias(f"_m{index}"), F.col("_marked_at").alias(f"_at{index}"))
-        df = df.join(F.broadcast(alias), value == F.col(f"_m{index}"), "left")
-        flags.append(F.coalesce(F.col(f"_at{index}") <= F.col("event_time"), F.lit(False)))
-        df = df.drop(f"_m{index}")
-    marked = flags[0] | flags[1] | flags[2]
-    return df.withColumn("payee_dict_marked", marked).drop("_at0", "_at1", "_at2")
+    marked_values = {
+        "payee_dict_marked": [F.col("payee_key"), F.col("payee_document"), _account("payee")],
+        "payer_dict_marked": [F.col("payer_document"), _account("payer")],
+    }
+    for flag, values in marked_values.items():
+        df = df.withColumn(flag, F.lit(False)) if marks is None else _with_mark_flag(df, marks, flag, values)
+    return df
+
+
+def _account(side: str) -> Column:
+    """How dict_marks names an account: ISPB:branch:account."""
+    from pyspark.sql import functions as F
+
+    return F.concat_ws(":", f"{side}_ispb", f"{side}_branch", f"{side}_account")
+
+
+def _with_mark_flag(df: DataFrame, marks: DataFrame, flag: str, values: list[Column]) -> DataFrame:
+    """`flag`: one of `values` was marked before the payment."""
+    from functools import reduce
+    from operator import or_
+
+    from pyspark.sql import functions as F
+
+    marked_at = [f"_{flag}_at{index}" for index in range(len(values))]
+    for value, at in zip(values, marked_at, strict=True):
+        lookup = marks.select(F.col("_marked").alias("_marked_value"), F.col("_marked_at").alias(at))
+        df = df.join(F.broadcast(lookup), value == F.col("_marked_value"), "left").drop("_marked_value")
+    before = [F.coalesce(F.col(at) <= F.col("event_time"), F.lit(False)) for at in marked_at]
+    return df.withColumn(flag, reduce(or_, before)).drop(*marked_at)

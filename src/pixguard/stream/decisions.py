@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pixguard.stream")
 
-SERVED_CONTEXT = ["local_hour", "is_night", "payee_key_age_days", "payee_dict_marked"]
+SERVED_CONTEXT = ["local_hour", "is_night", "payee_key_age_days", "payee_dict_marked", "payer_dict_marked"]
 OUTCOME_COLUMNS = [
     SCORE,
     MODEL_REASONS,

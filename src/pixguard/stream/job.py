@@ -44,6 +44,16 @@ LABELS_QUERY = "fraud_labels"
 HISTORY_PIN = "pixguard_history_version"  # inside the decision query's checkpoint
 
 
+class FeatureStateMismatch(RuntimeError):
+    def __init__(self, checkpoint: str) -> None:
+        super().__init__(
+            f"the payer and payee state in the checkpoint {checkpoint} was written by another version of "
+            "the feature operators (build/pixguard-features.jar), whose state layout differs. To go on, "
+            "move that checkpoint aside: the decision query then starts anew, seeds its state from "
+            "`decisions` (the payments of the last 90 days) and reads Kafka from source.starting_offsets."
+        )
+
+
 def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame:
     """Every consumed record once: valid ones with their features, invalid ones with their reasons."""
     from pyspark.sql import functions as F
@@ -183,6 +193,8 @@ def run_streaming_job(
     from pixguard.monitoring.job_monitor import start_job_monitor
 
     # -- monitoring: listener, Prometheus endpoint, alert rules, stream_metrics (pixguard.monitoring)
+    from pyspark.errors import StreamingQueryException
+
     monitor = start_job_monitor(spark, bundle, config, job=f"{bundle.name}-streaming")
     queries: list[StreamingQuery] = []
     try:
@@ -199,6 +211,10 @@ def run_streaming_job(
         for query in queries:
             if query.exception() is not None:
                 raise query.exception()
+    except StreamingQueryException as exc:
+        if "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE" in str(exc):
+            raise FeatureStateMismatch(bundle.target.checkpoint_path(DECISIONS_QUERY)) from exc
+        raise
     finally:
         if monitor is not None:
             monitor.stop(queries=[q.name for q in queries if not q.isActive])

@@ -6,8 +6,11 @@ import scala.collection.mutable.ArrayBuffer
   *
   * A transaction's features describe history strictly before it: `featuresFor` reads the history,
   * then `record` adds the transaction. The processors feed a key's rows in event-time order, so the
-  * earlier transactions of the same micro-batch count too. One history is one state value per key
-  * (arrays, pruned by age and capped), read once and written once per key and micro-batch. */
+  * earlier transactions of the same micro-batch count too. A payment can also reach a later
+  * micro-batch than a newer payment of the same payer (two accounts on two Kafka partitions, one
+  * lagging): its features leave out what the history recorded after its event time. One history is
+  * one state value per key (arrays in event-time order, pruned by age and capped), read once and
+  * written once per key and micro-batch. */
 object Windows {
   val MinuteMs: Long = 60000L
   val HourMs: Long = 60 * MinuteMs
@@ -29,6 +32,13 @@ object Windows {
   def keepLast(indexes: IndexedSeq[Int], limit: Int): IndexedSeq[Int] =
     if (indexes.length > limit) indexes.takeRight(limit) else indexes
 
+  /** Where an event at `tsMs` goes to keep `times` in event-time order: after every event at or before it. */
+  def insertionPoint(times: ArrayBuffer[Long], tsMs: Long): Int = {
+    var at = times.length
+    while (at > 0 && times(at - 1) > tsMs) at -= 1 // from the end: late events are rare and recent
+    at
+  }
+
   /** Positions of the events in [tsMs - width, tsMs): the window strictly before a payment. */
   def within(times: ArrayBuffer[Long], tsMs: Long, width: Long): IndexedSeq[Int] =
     times.indices.filter(i => times(i) >= tsMs - width && times(i) < tsMs)
@@ -46,13 +56,16 @@ case class PayerState(
     recentAmount: Array[Double],
     recentPayee: Array[String],
     knownPayees: Array[String],
+    knownPayeeSince: Array[Long],
     knownDevices: Array[String],
+    knownDeviceSince: Array[Long],
     seenIds: Array[String],
     seenTs: Array[Long],
     txCount: Long,
     amountSum: Double,
     amountSumSq: Double,
-    lastTs: Option[Long])
+    lastTs: Option[Long],
+    prunedLastTs: Option[Long])
 
 case class PayeeState(recentTs: Array[Long], recentAmount: Array[Double], recentPayer: Array[String])
 
@@ -75,13 +88,16 @@ object PayerHistory {
     h.recentAmount ++= state.recentAmount
     h.recentPayee ++= state.recentPayee
     h.knownPayees ++= state.knownPayees
+    h.knownPayeeSince ++= state.knownPayeeSince
     h.knownDevices ++= state.knownDevices
+    h.knownDeviceSince ++= state.knownDeviceSince
     h.seenIds ++= state.seenIds
     h.seenTs ++= state.seenTs
     h.txCount = state.txCount
     h.amountSum = state.amountSum
     h.amountSumSq = state.amountSumSq
     h.lastTs = state.lastTs
+    h.prunedLastTs = state.prunedLastTs
     h
   }
 }
@@ -93,13 +109,16 @@ final class PayerHistory {
   val recentAmount = ArrayBuffer.empty[Double]
   val recentPayee = ArrayBuffer.empty[String]
   val knownPayees = ArrayBuffer.empty[String]
+  val knownPayeeSince = ArrayBuffer.empty[Long] // the first payment to each known payee
   val knownDevices = ArrayBuffer.empty[String]
+  val knownDeviceSince = ArrayBuffer.empty[Long]
   val seenIds = ArrayBuffer.empty[String]
   val seenTs = ArrayBuffer.empty[Long]
   var txCount: Long = 0L
   var amountSum: Double = 0.0
   var amountSumSq: Double = 0.0
   var lastTs: Option[Long] = None
+  var prunedLastTs: Option[Long] = None // the newest payment no longer in the recent arrays
 
   def isDuplicate(endToEndId: String): Boolean = seenIds.contains(endToEndId)
 
@@ -109,16 +128,23 @@ final class PayerHistory {
     val counts: Seq[Any] = windows.map(w => w.length.toLong)
     val sums: Seq[Any] = windows.map(w => round(w.map(recentAmount).sum, 2))
     val distinctPayees24h = windows(Payer.indexWhere(_._2 == DayMs)).map(recentPayee).distinct.length.toLong
-    val mean: Option[Double] = if (txCount > 0) Some(amountSum / txCount) else None
-    val variance = mean.map(m => amountSumSq / txCount - m * m)
+    // Payments recorded with a later event time (this one reached a later micro-batch) are not its past.
+    val before = insertionPoint(recentTs, tsMs)
+    val later = before until recentTs.length
+    val count = txCount - later.length
+    val amountSumBefore = amountSum - later.map(recentAmount).sum
+    val amountSumSqBefore = amountSumSq - later.map(i => recentAmount(i) * recentAmount(i)).sum
+    val mean: Option[Double] = if (count > 0) Some(amountSumBefore / count) else None
+    val variance = mean.map(m => amountSumSqBefore / count - m * m)
     val ratio = mean.filter(_ != 0.0).map(m => round(amount / m, 4))
     val zscore = for { m <- mean; v <- variance if v > 1e-9 } yield round((amount - m) / math.sqrt(v), 4)
-    val firstToPayee = if (knownPayees.contains(payee)) 0L else 1L
-    val newDevice = if (txCount > 0 && !knownDevices.contains(device)) 1L else 0L
-    val sincePrevious = lastTs.map(last => round((tsMs - last) / 1000.0, 3))
+    val firstToPayee = if (knownBefore(knownPayees, knownPayeeSince, payee, tsMs)) 0L else 1L
+    val newDevice = if (count > 0 && !knownBefore(knownDevices, knownDeviceSince, device, tsMs)) 1L else 0L
+    val previous = if (before > 0) Some(recentTs(before - 1)) else prunedLastTs.filter(_ <= tsMs)
+    val sincePrevious = previous.map(last => round((tsMs - last) / 1000.0, 3))
     counts ++ sums ++ Seq[Any](
       distinctPayees24h,
-      txCount,
+      count,
       ratio.getOrElse(null),
       zscore.getOrElse(null),
       firstToPayee,
@@ -126,13 +152,30 @@ final class PayerHistory {
       sincePrevious.getOrElse(null))
   }
 
+  private def knownBefore(known: ArrayBuffer[String], since: ArrayBuffer[Long], value: String, tsMs: Long): Boolean = {
+    val at = known.indexOf(value)
+    at >= 0 && since(at) <= tsMs
+  }
+
   def record(endToEndId: String, tsMs: Long, amount: Double, payee: String, device: String): Unit = {
-    recentTs += tsMs
-    recentAmount += amount
-    recentPayee += payee
-    knownPayees -= payee // most recent last, so the cap forgets the payees paid longest ago
+    val at = insertionPoint(recentTs, tsMs)
+    recentTs.insert(at, tsMs)
+    recentAmount.insert(at, amount)
+    recentPayee.insert(at, payee)
+    // Most recently paid last, so the cap forgets the payees paid longest ago.
+    val payeeAt = knownPayees.indexOf(payee)
+    val payeeSince = if (payeeAt < 0) tsMs else math.min(knownPayeeSince(payeeAt), tsMs)
+    if (payeeAt >= 0) {
+      knownPayees.remove(payeeAt)
+      knownPayeeSince.remove(payeeAt)
+    }
     knownPayees += payee
-    if (!knownDevices.contains(device)) knownDevices += device
+    knownPayeeSince += payeeSince
+    val deviceAt = knownDevices.indexOf(device)
+    if (deviceAt < 0) {
+      knownDevices += device
+      knownDeviceSince += tsMs
+    } else knownDeviceSince(deviceAt) = math.min(knownDeviceSince(deviceAt), tsMs)
     seenIds += endToEndId
     seenTs += tsMs
     txCount += 1
@@ -145,13 +188,19 @@ final class PayerHistory {
   def prune(nowMs: Long): Unit = {
     val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - Payer.last._2), MaxRecentEvents)
     val seen = keepLast(seenTs.indices.filter(i => seenTs(i) >= nowMs - DuplicateHorizonMs), MaxSeenIds)
+    // In event-time order, what the age and the cap drop is older than what they keep.
+    val dropped = recentTs.length - keep.length
+    if (dropped > 0) prunedLastTs = Some(recentTs(dropped - 1))
     keepOnly(recentTs, keep)
     keepOnly(recentAmount, keep)
     keepOnly(recentPayee, keep)
     keepOnly(seenIds, seen)
     keepOnly(seenTs, seen)
-    if (knownPayees.length > MaxKnownPayees) knownPayees.remove(0, knownPayees.length - MaxKnownPayees)
-    if (knownDevices.length > MaxKnownDevices) knownDevices.remove(0, knownDevices.length - MaxKnownDevices)
+    for ((known, since, cap) <- Seq((knownPayees, knownPayeeSince, MaxKnownPayees), (knownDevices, knownDeviceSince, MaxKnownDevices))
+         if known.length > cap) {
+      known.remove(0, known.length - cap)
+      since.remove(0, since.length - cap)
+    }
   }
 
   def latestMs: Option[Long] = lastTs
@@ -161,13 +210,16 @@ final class PayerHistory {
     recentAmount.toArray,
     recentPayee.toArray,
     knownPayees.toArray,
+    knownPayeeSince.toArray,
     knownDevices.toArray,
+    knownDeviceSince.toArray,
     seenIds.toArray,
     seenTs.toArray,
     txCount,
     amountSum,
     amountSumSq,
-    lastTs)
+    lastTs,
+    prunedLastTs)
 }
 
 object PayeeHistory {
