@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,3 +137,60 @@ def test_a_replayed_first_batch_does_not_find_its_own_payments_in_its_history(
     quarantined = spark.read.format("delta").load(str(quarantine_path)).count() if quarantine_path.exists() else 0
     assert quarantined == 0
     assert (commits / "0").exists()
+
+
+def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
+    spark,
+    isolated,
+    mlflow_server,  # noqa: ANN001
+    monkeypatch,
+    tmp_path,
+) -> None:
+    """The job dies after batch 0 published its decisions and before its Delta commit; meanwhile the
+    rules change. The replay decides with the rules and decision time it published with, so the
+    rows in `decisions` are the decisions consumers already acted on."""
+    from pathlib import Path
+
+    from pixguard.stream.decisions import DecisionBatch
+
+    bundle, config = isolated
+    valid = valid_set(datetime.now(UTC))
+    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
+    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
+
+    append = DecisionBatch._append_delta
+    crashes = []
+
+    def crash_before_the_first_decisions_commit(self, df, table, batch_id):  # noqa: ANN001, ANN202
+        if table == config.tables.decisions and not crashes:
+            crashes.append(batch_id)
+            raise RuntimeError("the driver died before the Delta commit")
+        return append(self, df, table, batch_id)
+
+    monkeypatch.setattr(DecisionBatch, "_append_delta", crash_before_the_first_decisions_commit)
+    with pytest.raises(Exception, match="the driver died before the Delta commit"):
+        run_streaming_job(spark, bundle, config, available_now=True)
+    first = {k: v for k, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
+    assert crashes == [0] and set(first) == {m["end_to_end_id"] for m in valid}
+
+    shipped = Path(bundle.project_root, config.rules.path).read_text()
+    changed = tmp_path / "rules.yaml"
+    changed.write_text(re.sub(r"^version: .*$", 'version: "changed-while-down"', shipped, flags=re.MULTILINE))
+    restarted = config.model_copy(update={"rules": config.rules.model_copy(update={"path": str(changed)})})
+    run_streaming_job(spark, bundle, restarted, available_now=True)
+
+    rows = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions)).collect()
+    assert sorted(r.end_to_end_id for r in rows) == sorted(first)  # each decided once
+    published_rules = {v["rules_version"] for v in first.values()}
+    assert published_rules == {parse_rules(shipped, "rules.yaml")[0]}
+    assert {r.rules_version for r in rows} == published_rules
+    for row in rows:
+        published = first[row.end_to_end_id]
+        # decision_latency_ms is decided_at - event_time: the same decision time
+        assert (row.decision, row.decision_latency_ms) == (published["decision"], published["decision_latency_ms"])
+    # Later batches use the rules in force: the plan belongs to the replayed batch only.
+    more = [good_message(end_to_end_id=e2e_id(500), payer_document="11144477735")]
+    publish(make_producer(bundle.target.kafka), config.topics.transactions.name, [(b"k", json.dumps(more[0]).encode())])
+    run_streaming_job(spark, bundle, restarted, available_now=True)
+    later = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions))
+    assert later.where(f"end_to_end_id = '{e2e_id(500)}'").first().rules_version.startswith("changed-while-down")

@@ -2,8 +2,9 @@
 
 Every record of a micro-batch ends in exactly one place: `decisions` (scored) or `quarantine`
 (invalid, or a repeat of an end_to_end_id already decided). Delta writes are idempotent per batch
-(txnAppId/txnVersion), so a batch replayed after a crash is not written twice; Kafka outputs are
-keyed by end_to_end_id so consumers can drop the repeats a replay may send."""
+(txnAppId/txnVersion), so a batch replayed after a crash is not written twice; a replay decides with
+the model, rules and decision time the batch first had (stream/batch_plan.py), so the decisions it
+sends again to Kafka, keyed by end_to_end_id, are the ones already sent."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from pixguard.features.reference import with_calendar_features, with_reference_f
 from pixguard.model.registry import CHAMPION
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
-from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
+from pixguard.scoring import MODEL_REASONS, SCORE, ModelRef, ModelWatcher, score_with_model
+from pixguard.stream.batch_plan import BatchPlan, BatchPlans
 from pixguard.stream.reference_tables import ReferenceTables
 from pixguard.stream.validate import QUARANTINE_REASONS
 
@@ -106,9 +108,12 @@ class DecisionBatch:
         app_id: Callable[[], str],
         now: Callable[[], datetime] | None = None,
         publish_to_kafka: bool = True,
+        plans: BatchPlans | None = None,
     ) -> None:
         self.bundle, self.config = bundle, config
         self.publish_to_kafka = publish_to_kafka  # a history backfill writes Delta only
+        # Where a batch's model, rules and clock are recorded, so that a replay decides as it did.
+        self.plans = plans
         self._app_id = app_id
         self._now = now or (lambda: datetime.now(UTC))
         scoring = config.scoring
@@ -138,33 +143,60 @@ class DecisionBatch:
             self.rules.refresh()
         return self.rules
 
-    def decide(self, transactions: DataFrame, batch_id: int, decided_at: datetime) -> DataFrame:
+    def plan(self, enriched: DataFrame, batch_id: int, decided_at: datetime) -> BatchPlan:
+        """The model version, rules and decision time of the batch: the ones in force, or for a
+        batch replayed after a crash, the ones it was first decided with."""
+        rules = self._rules_for(enriched).current
+        self.models.refresh()
+        spark = enriched.sparkSession
+        recorded = None if self.plans is None else self.plans.recorded(spark, batch_id)
+        if recorded is not None:
+            log.warning(
+                "batch %s is a replay: decided again with model %s, rules %s and decision time %s, as first",
+                batch_id,
+                recorded.model_version,
+                recorded.rules.version,
+                recorded.decided_at.isoformat(),
+            )
+            return recorded
+        plan = BatchPlan(batch_id, decided_at, self.models.version, rules)
+        if self.plans is not None:
+            self.plans.record(spark, plan)
+        return plan
+
+    def decide(self, transactions: DataFrame, batch_id: int, decided_at: datetime) -> tuple[DataFrame, BatchPlan]:
         from pyspark.sql import functions as F
 
         enriched = self.enrich(transactions)
-        rules = self._rules_for(enriched).current
-        self.models.refresh()
+        plan = self.plan(enriched, batch_id, decided_at)
+        model = self.models.current
+        if plan.model_version != self.models.version:
+            model = (
+                None
+                if plan.model_version is None
+                else ModelRef(self.models.name, plan.model_version, self.models.tracking_uri)
+            )
         scoring = self.config.scoring
         scored = score_with_model(
-            with_model_features(rules.apply(enriched)),
-            self.models.current,
+            with_model_features(plan.rules.apply(enriched)),
+            model,
             scoring.top_reasons,
             explain_from_score=scoring.review_threshold,  # the only scores a decision gives reasons for
         )
         decided = decide(scored, scoring.review_threshold, scoring.block_threshold)
-        decided_lit = F.lit(decided_at).cast("timestamp")
+        decided_lit = F.lit(plan.decided_at).cast("timestamp")
         return decided.select(
             *[
                 c
                 for c in DECISION_COLUMNS
                 if c not in ("model_version", "rules_version", "decided_at", "decision_latency_ms", "batch_id")
             ],
-            F.lit(self.models.version).cast("string").alias("model_version"),
-            F.lit(rules.version).alias("rules_version"),
+            F.lit(plan.model_version).cast("string").alias("model_version"),
+            F.lit(plan.rules.version).alias("rules_version"),
             decided_lit.alias("decided_at"),
             (F.unix_millis(decided_lit) - F.unix_millis("event_time")).alias("decision_latency_ms"),
             F.lit(batch_id).cast("long").alias("batch_id"),
-        ).select(*DECISION_COLUMNS)
+        ).select(*DECISION_COLUMNS), plan
 
     @staticmethod
     def quarantine(batch: DataFrame, quarantined_at: datetime) -> DataFrame:
@@ -243,12 +275,13 @@ class DecisionBatch:
             consumed = batch.count()  # materialise once: the stateful operators must not run twice
             lap("read_validate_features")
             valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
-            quarantine = self.quarantine(batch, now).persist()
+            decisions, plan = self.decide(valid, batch_id, now)
+            decisions = decisions.persist()
+            quarantine = self.quarantine(batch, plan.decided_at).persist()
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
-            decisions = self.decide(valid, batch_id, now).persist()
             if self.publish_to_kafka:
                 # Kafka first: it is what waits for the decision. A crash before the Delta commit
-                # replays the batch, and the repeats carry the same end_to_end_id key.
+                # replays the batch with its plan: the same decisions again, under the same keys.
                 self._publish(decisions, quarantine if reasons else None)
                 published_at = self._now()
                 lap("score_decide_publish_kafka")
@@ -269,8 +302,8 @@ class DecisionBatch:
                 quarantined=sum(reasons.values()),
                 duplicates=duplicates,
                 decisions=counts,
-                model_version=self.models.version,
-                rules_version=self.rules.current.version if self.rules else None,
+                model_version=plan.model_version,
+                rules_version=plan.rules.version,
                 quarantine_reasons=reasons,
                 phase_ms=phase_ms,
                 published_at=published_at,

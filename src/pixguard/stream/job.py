@@ -17,6 +17,7 @@ from pixguard.contract import load_transaction_checks
 from pixguard.delta_tables import read_if_exists
 from pixguard.features.enrich import STATE_TTL_MS, with_behaviour_features
 from pixguard.schema import TRANSACTION_FIELDS, label_schema
+from pixguard.stream.batch_plan import BatchPlans
 from pixguard.stream.decisions import DecisionBatch
 from pixguard.stream.ingest import start_raw_ingest
 from pixguard.stream.sinks import start_delta_stream
@@ -147,7 +148,7 @@ def start_decision_query(
             app_id["id"] = f"{DECISIONS_QUERY}-{checkpoint_query_id(spark, checkpoint)}"
         return app_id["id"]
 
-    writer = DecisionBatch(bundle, config, txn_app_id)
+    writer = DecisionBatch(bundle, config, txn_app_id, plans=BatchPlans(checkpoint))
     if monitor is not None:  # before start: the first batch is observed too
         monitor.observe(writer, DECISIONS_QUERY)
     stream = (
@@ -190,11 +191,11 @@ def run_streaming_job(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
 ) -> None:
     """Start the three queries; return when all have finished (available_now) or when one fails."""
+    from pyspark.errors import StreamingQueryException
+
     from pixguard.monitoring.job_monitor import start_job_monitor
 
     # -- monitoring: listener, Prometheus endpoint, alert rules, stream_metrics (pixguard.monitoring)
-    from pyspark.errors import StreamingQueryException
-
     monitor = start_job_monitor(spark, bundle, config, job=f"{bundle.name}-streaming")
     queries: list[StreamingQuery] = []
     try:

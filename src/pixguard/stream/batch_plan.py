@@ -1,0 +1,81 @@
+"""What a micro-batch decides with, recorded in the query's checkpoint before anything leaves it.
+
+The decision query publishes to Kafka before it commits to Delta (Kafka is what waits for the
+decision). A crash between the two replays the batch; without a record the replay decided again
+with whatever model, rules and clock were current then, so the row committed to `decisions` could
+differ from the decision already published. The replay now reads the batch's plan back: the same
+model version, rules and decision time. Not pinned: the reference tables (a DICT key or mark that
+arrived in between can still change a replayed decision)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pixguard.rules import Rule, RuleSet
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+PLANS_FOLDER = "pixguard_batch_plans"  # inside the decision query's checkpoint
+KEEP_PLANS = 100  # as many batches as Spark keeps by default (spark.sql.streaming.minBatchesToRetain)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    batch_id: int
+    decided_at: datetime
+    model_version: str | None
+    rules: RuleSet
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "batch_id": self.batch_id,
+                "decided_at": self.decided_at.isoformat(),
+                "model_version": self.model_version,
+                "rules_version": self.rules.version,
+                "rules": [rule.model_dump() for rule in self.rules.rules],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchPlan:
+        data = json.loads(text)
+        rules = RuleSet(data["rules_version"], tuple(Rule.model_validate(r) for r in data["rules"]))
+        return cls(data["batch_id"], datetime.fromisoformat(data["decided_at"]), data["model_version"], rules)
+
+
+class BatchPlans:
+    """One small file per batch under `<checkpoint>/pixguard_batch_plans`, through Hadoop's file
+    system (the checkpoint may be on object storage), the last KEEP_PLANS of them."""
+
+    def __init__(self, checkpoint: str) -> None:
+        self.folder = f"{checkpoint.rstrip('/')}/{PLANS_FOLDER}"
+
+    def _path(self, spark: SparkSession, batch_id: int):  # noqa: ANN202
+        jvm_path = spark._jvm.org.apache.hadoop.fs.Path(f"{self.folder}/{batch_id}.json")
+        return jvm_path, jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def recorded(self, spark: SparkSession, batch_id: int) -> BatchPlan | None:
+        path, fs = self._path(spark, batch_id)
+        if not fs.exists(path):
+            return None
+        stream = fs.open(path)
+        try:
+            return BatchPlan.from_json(spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+    def record(self, spark: SparkSession, plan: BatchPlan) -> None:
+        path, fs = self._path(spark, plan.batch_id)
+        out = fs.create(path, True)
+        try:
+            out.write(bytearray(plan.to_json().encode()))
+        finally:
+            out.close()
+        if plan.batch_id >= KEEP_PLANS:
+            old, _ = self._path(spark, plan.batch_id - KEEP_PLANS)
+            fs.delete(old, False)
