@@ -161,6 +161,24 @@ def test_a_payment_reaching_a_later_micro_batch_sees_only_what_came_before_it(sp
     assert next_one["payer_first_payment_to_payee"] == 0 and next_one["payer_new_device"] == 0
 
 
+def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """A payroll run: 6,000 payments of one payer in 100 minutes, then the first and the last sent again."""
+    from datetime import datetime, timedelta
+
+    start = datetime(2026, 11, 25, 8, 0)
+
+    def paid(seq: int) -> dict:
+        at = (start + timedelta(seconds=seq)).isoformat() + "Z"
+        return good_message(end_to_end_id=e2e(seq), event_time=at, amount_brl=1500.0, payee_document=f"{seq:011d}")
+
+    payroll = [paid(seq) for seq in range(6000)]
+    rows = run_batches(spark, tmp_path, [payroll, [paid(0), paid(5999), paid(6000)]])
+
+    assert [r["is_duplicate"] for r in rows[e2e(0)]] == [False, True]
+    assert [r["is_duplicate"] for r in rows[e2e(5999)]] == [False, True]
+    assert [r["is_duplicate"] for r in rows[e2e(6000)]] == [False]
+
+
 def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta
 

@@ -8,6 +8,7 @@ import org.apache.spark.sql.streaming.{
   StatefulProcessorWithInitialState,
   TTLConfig,
   TimeMode,
+  MapState,
   TimerValues,
   ValueState
 }
@@ -120,10 +121,13 @@ abstract class ExpiringHistory[S](stateName: String, stateTtlMs: Long)(implicit 
     Option(load()).flatMap(latestMs) match {
       case Some(latest) if latest + stateTtlMs > expired.getExpiryTimeInMs() =>
         getHandle.registerTimer(latest + stateTtlMs) // active since the timer was set
-      case _ => history.clear()
+      case _ => forget()
     }
     Iterator.empty
   }
+
+  /** Clear everything the key holds. */
+  protected def forget(): Unit = history.clear()
 
   /** A key's past payments (a row of `events`, see BehaviourFeatures.eventsByKey), recorded without output. */
   protected def seed(stored: Option[S], events: Seq[Row]): Option[S]
@@ -145,16 +149,52 @@ abstract class ExpiringHistory[S](stateName: String, stateTtlMs: Long)(implicit 
 }
 
 /** Keyed by payer document: velocity, amounts against the payer's own history, new payee and device,
-  * and duplicate detection on end_to_end_id (a repeat is flagged, never silently dropped). */
+  * and duplicate detection on end_to_end_id (a repeat is flagged, never silently dropped).
+  *
+  * The end_to_end_ids of the last DuplicateHorizonMs of event time are a map state of their own, not
+  * part of the history value: a payer paying thousands of times a day (a payroll, a marketplace's
+  * payouts) keeps every id without rewriting them all with each payment. */
 class PayerFeatures(stateTtlMs: Long)
     extends ExpiringHistory[PayerState]("payer_history", stateTtlMs)(Encoders.product[PayerState]) {
 
+  @transient private var seen: MapState[String, Long] = _
+
+  override def init(outputMode: OutputMode, timeMode: TimeMode): Unit = {
+    super.init(outputMode, timeMode)
+    seen = getHandle.getMapState[String, Long]("payer_seen_ids", Encoders.STRING, Encoders.scalaLong, TTLConfig.NONE)
+  }
+
+  override protected def forget(): Unit = {
+    super.forget()
+    seen.clear()
+  }
+
   override protected def latestMs(state: PayerState): Option[Long] = state.lastTs
+
+  private def markSeen(h: PayerHistory, endToEndId: String, tsMs: Long): Unit = {
+    seen.updateValue(endToEndId, tsMs)
+    h.seenSince = Some(h.seenSince.fold(tsMs)(math.min(_, tsMs)))
+  }
+
+  /** Drop the ids older than the horizon; the map is read only when its oldest id has aged out. */
+  private def forgetSeenBefore(h: PayerHistory, cutoffMs: Long): Unit =
+    if (h.seenSince.exists(_ < cutoffMs)) {
+      val (aged, kept) = seen.iterator().toVector.partition(_._2 < cutoffMs) // read all, then remove
+      aged.foreach { case (id, _) => seen.removeKey(id) }
+      h.seenSince = kept.map(_._2).minOption
+    }
 
   override protected def seed(stored: Option[PayerState], events: Seq[Row]): Option[PayerState] = {
     val h = stored.fold(new PayerHistory)(PayerHistory.from)
-    events.foreach(e => h.record(e.getString(1), e.getLong(0), e.getDouble(2), e.getString(3), e.getString(4)))
-    h.latestMs.foreach(h.prune)
+    val horizonStart = events.lastOption.map(_.getLong(0) - Windows.DuplicateHorizonMs)
+    events.foreach { e =>
+      h.record(e.getLong(0), e.getDouble(2), e.getString(3), e.getString(4))
+      if (horizonStart.exists(e.getLong(0) >= _)) markSeen(h, e.getString(1), e.getLong(0))
+    }
+    h.latestMs.foreach { latest =>
+      h.prune(latest)
+      forgetSeenBefore(h, latest - Windows.DuplicateHorizonMs)
+    }
     Some(h.toState)
   }
 
@@ -165,7 +205,7 @@ class PayerFeatures(stateTtlMs: Long)
     val missing = Seq.fill[Any](PayerHistory.FeatureNames.length)(null)
     val out = ordered(rows).map { row =>
       val endToEndId = row.getAs[String]("end_to_end_id")
-      if (h.isDuplicate(endToEndId)) {
+      if (seen.containsKey(endToEndId)) {
         Row.fromSeq(row.toSeq ++ missing :+ true)
       } else {
         val ts = row.getAs[Long](BehaviourFeatures.EventTimeMs)
@@ -173,12 +213,14 @@ class PayerFeatures(stateTtlMs: Long)
         val payee = row.getAs[String]("payee_document")
         val device = row.getAs[String]("payer_device_id")
         val features = h.featuresFor(ts, amount, payee, device)
-        h.record(endToEndId, ts, amount, payee, device)
+        h.record(ts, amount, payee, device)
+        markSeen(h, endToEndId, ts)
         latest = math.max(latest, ts)
         Row.fromSeq(row.toSeq ++ features :+ false)
       }
     }
     h.prune(latest)
+    forgetSeenBefore(h, latest - Windows.DuplicateHorizonMs)
     save(h.toState, newKey = stored == null)
     out.iterator
   }

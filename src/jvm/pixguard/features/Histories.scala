@@ -23,7 +23,6 @@ object Windows {
   val MaxRecentEvents = 2000
   val MaxKnownPayees = 500
   val MaxKnownDevices = 20
-  val MaxSeenIds = 5000
 
   /** Python's round(x, digits): exact binary value, ties to even. */
   def round(value: Double, digits: Int): Double =
@@ -59,8 +58,7 @@ case class PayerState(
     knownPayeeSince: Array[Long],
     knownDevices: Array[String],
     knownDeviceSince: Array[Long],
-    seenIds: Array[String],
-    seenTs: Array[Long],
+    seenSince: Option[Long],
     txCount: Long,
     amountSum: Double,
     amountSumSq: Double,
@@ -91,8 +89,7 @@ object PayerHistory {
     h.knownPayeeSince ++= state.knownPayeeSince
     h.knownDevices ++= state.knownDevices
     h.knownDeviceSince ++= state.knownDeviceSince
-    h.seenIds ++= state.seenIds
-    h.seenTs ++= state.seenTs
+    h.seenSince = state.seenSince
     h.txCount = state.txCount
     h.amountSum = state.amountSum
     h.amountSumSq = state.amountSumSq
@@ -112,15 +109,14 @@ final class PayerHistory {
   val knownPayeeSince = ArrayBuffer.empty[Long] // the first payment to each known payee
   val knownDevices = ArrayBuffer.empty[String]
   val knownDeviceSince = ArrayBuffer.empty[Long]
-  val seenIds = ArrayBuffer.empty[String]
-  val seenTs = ArrayBuffer.empty[Long]
+  // The event time of the oldest end_to_end_id the processor still holds for duplicate detection
+  // (the ids themselves live in a map state of their own, see PayerFeatures).
+  var seenSince: Option[Long] = None
   var txCount: Long = 0L
   var amountSum: Double = 0.0
   var amountSumSq: Double = 0.0
   var lastTs: Option[Long] = None
   var prunedLastTs: Option[Long] = None // the newest payment no longer in the recent arrays
-
-  def isDuplicate(endToEndId: String): Boolean = seenIds.contains(endToEndId)
 
   /** Values in the order of PayerHistory.FeatureNames; null where a feature is undefined. */
   def featuresFor(tsMs: Long, amount: Double, payee: String, device: String): Seq[Any] = {
@@ -157,7 +153,7 @@ final class PayerHistory {
     at >= 0 && since(at) <= tsMs
   }
 
-  def record(endToEndId: String, tsMs: Long, amount: Double, payee: String, device: String): Unit = {
+  def record(tsMs: Long, amount: Double, payee: String, device: String): Unit = {
     val at = insertionPoint(recentTs, tsMs)
     recentTs.insert(at, tsMs)
     recentAmount.insert(at, amount)
@@ -176,8 +172,6 @@ final class PayerHistory {
       knownDevices += device
       knownDeviceSince += tsMs
     } else knownDeviceSince(deviceAt) = math.min(knownDeviceSince(deviceAt), tsMs)
-    seenIds += endToEndId
-    seenTs += tsMs
     txCount += 1
     amountSum += amount
     amountSumSq += amount * amount
@@ -187,15 +181,12 @@ final class PayerHistory {
   /** Forget what no window can reach any more, and cap what a very active key keeps. */
   def prune(nowMs: Long): Unit = {
     val keep = keepLast(recentTs.indices.filter(i => recentTs(i) >= nowMs - Payer.last._2), MaxRecentEvents)
-    val seen = keepLast(seenTs.indices.filter(i => seenTs(i) >= nowMs - DuplicateHorizonMs), MaxSeenIds)
     // In event-time order, what the age and the cap drop is older than what they keep.
     val dropped = recentTs.length - keep.length
     if (dropped > 0) prunedLastTs = Some(recentTs(dropped - 1))
     keepOnly(recentTs, keep)
     keepOnly(recentAmount, keep)
     keepOnly(recentPayee, keep)
-    keepOnly(seenIds, seen)
-    keepOnly(seenTs, seen)
     for ((known, since, cap) <- Seq((knownPayees, knownPayeeSince, MaxKnownPayees), (knownDevices, knownDeviceSince, MaxKnownDevices))
          if known.length > cap) {
       known.remove(0, known.length - cap)
@@ -213,8 +204,7 @@ final class PayerHistory {
     knownPayeeSince.toArray,
     knownDevices.toArray,
     knownDeviceSince.toArray,
-    seenIds.toArray,
-    seenTs.toArray,
+    seenSince,
     txCount,
     amountSum,
     amountSumSq,
