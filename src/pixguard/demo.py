@@ -16,6 +16,7 @@ from collections import Counter
 
 from pixguard.config import Bundle, ConfigError, StreamingConfig, load_bundle, load_streaming_config
 from pixguard.stack.local import up
+from pixguard.stack.processes import ServiceError
 
 # The default training windows (model_registry/training.yaml) need 16 days before any training day.
 HISTORY_DAYS = float(os.environ.get("PIXGUARD_DEMO_HISTORY_DAYS", "25"))
@@ -113,8 +114,16 @@ def main() -> int:
         return 2
 
     step("Starting the local stack: Kafka (KRaft), MLflow tracking server + registry, Airflow 3")
-    for s in up(bundle, config):
+    try:
+        statuses = up(bundle, config)
+    except ServiceError as exc:
+        print(f"local stack: {exc}", file=sys.stderr)
+        return 1
+    for s in statuses:
         print(f"  {s.name:8} {'ready' if s.ready else 'NOT READY':10} {s.url}")
+    if not all(s.ready for s in statuses):
+        print("local stack: not every service is ready; their logs are named above", file=sys.stderr)
+        return 1
     print(f"  Airflow UI login: {bundle.target.airflow.admin_user} / {bundle.target.airflow.admin_password}")
 
     if HISTORY_DAYS > 0:

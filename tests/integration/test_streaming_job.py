@@ -147,13 +147,29 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     tmp_path,
 ) -> None:
     """The job dies after batch 0 published its decisions and before its Delta commit; meanwhile the
-    rules change. The replay decides with the rules and decision time it published with, so the
-    rows in `decisions` are the decisions consumers already acted on."""
+    rules change and a new champion is promoted. The replay decides with the model, rules and
+    decision time it published with, so the rows in `decisions` are the decisions consumers
+    already acted on."""
     from pathlib import Path
 
+    from mlflow import MlflowClient
+
+    from pixguard.features.model_input import MODEL_FEATURES
+    from pixguard.model.publish import log_fraud_model
     from pixguard.stream.decisions import DecisionBatch
+    from tests.integration.test_hot_reload import tiny_booster
 
     bundle, config = isolated
+    mlflow = bundle.target.mlflow.model_copy(update={"tracking_uri": mlflow_server.tracking_uri})
+    bundle = bundle.model_copy(update={"target": bundle.target.model_copy(update={"mlflow": mlflow})})
+
+    def promote(seed: int) -> str:
+        booster, frame = tiny_booster(MODEL_FEATURES, seed)
+        version = log_fraud_model(booster, frame, mlflow.tracking_uri, mlflow.registered_model).version
+        MlflowClient(mlflow.tracking_uri).set_registered_model_alias(mlflow.registered_model, "champion", version)
+        return version
+
+    first_champion = promote(seed=1)
     valid = valid_set(datetime.now(UTC))
     records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
     assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
@@ -177,6 +193,7 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     changed = tmp_path / "rules.yaml"
     changed.write_text(re.sub(r"^version: .*$", 'version: "changed-while-down"', shipped, flags=re.MULTILINE))
     restarted = config.model_copy(update={"rules": config.rules.model_copy(update={"path": str(changed)})})
+    new_champion = promote(seed=2)
     run_streaming_job(spark, bundle, restarted, available_now=True)
 
     rows = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions)).collect()
@@ -188,9 +205,11 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
         published = first[row.end_to_end_id]
         # decision_latency_ms is decided_at - event_time: the same decision time
         assert (row.decision, row.decision_latency_ms) == (published["decision"], published["decision_latency_ms"])
+        assert (row.model_version, row.score) == (first_champion, published["score"]) and row.score is not None
     # Later batches use the rules in force: the plan belongs to the replayed batch only.
     more = [good_message(end_to_end_id=e2e_id(500), payer_document="11144477735")]
     publish(make_producer(bundle.target.kafka), config.topics.transactions.name, [(b"k", json.dumps(more[0]).encode())])
     run_streaming_job(spark, bundle, restarted, available_now=True)
     later = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions))
-    assert later.where(f"end_to_end_id = '{e2e_id(500)}'").first().rules_version.startswith("changed-while-down")
+    newest = later.where(f"end_to_end_id = '{e2e_id(500)}'").first()
+    assert newest.rules_version.startswith("changed-while-down") and newest.model_version == new_champion

@@ -8,6 +8,7 @@ import sys
 from pixguard.cli import model, monitor, simulate, stack
 from pixguard.cli.common import Command
 from pixguard.config import ConfigError
+from pixguard.stack.processes import ServiceError
 
 COMMAND_FAMILIES = [stack, simulate, monitor, model]
 
@@ -38,3 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except ServiceError as exc:
+        print(f"local stack: {exc}", file=sys.stderr)
+        return 1

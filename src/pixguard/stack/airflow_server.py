@@ -81,7 +81,12 @@ class AirflowServer:
             return
         prepare_home(self.bundle)
         airflow = str(Path(sys.executable).parent / "airflow")
-        self.process.start([airflow, "standalone"], env=airflow_env(self.bundle), cwd=self.bundle.state_dir)
+        self.process.start(
+            [airflow, "standalone"],
+            env=airflow_env(self.bundle),
+            cwd=self.bundle.state_dir,
+            ports=(self.bundle.target.airflow.port,),
+        )
         self.process.wait_until(self.is_ready, timeout_s, f"API server and scheduler on {self.url}")
 
     def is_ready(self) -> bool:

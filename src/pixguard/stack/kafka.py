@@ -126,7 +126,9 @@ class KafkaBroker:
         self.jars()
         self._write_config()
         self._format_storage()
-        self.process.start(self._java("kafka.Kafka", str(self._config_file)))
+        self.process.start(
+            self._java("kafka.Kafka", str(self._config_file)), ports=(self.broker_port, self.controller_port)
+        )
         self.process.wait_until(self.is_ready, timeout_s, f"broker on {self.bootstrap_servers}")
 
     def is_ready(self) -> bool:

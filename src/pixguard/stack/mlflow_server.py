@@ -41,7 +41,7 @@ class MlflowServer:
         # MLflow 3 also starts a pool of job consumers (for its GenAI features) with the server:
         # about 8 processes and 2 GB that a fraud model registry never uses.
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        self.process.start(command, env=env, cwd=store)
+        self.process.start(command, env=env, cwd=store, ports=(self.port,))
         self.process.wait_until(self.is_ready, timeout_s, f"tracking server on {self.tracking_uri}")
 
     def is_ready(self) -> bool:

@@ -66,9 +66,25 @@ class ManagedProcess:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, command: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+    def start(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        ports: Sequence[int] = (),
+    ) -> int:
+        """Start the command unless this service runs already. `ports`: where it will listen; one
+        that answers already belongs to another process (say, the stack of another state folder),
+        and the readiness probe would take that process for this one."""
         if (pid := self.pid()) is not None:
             return pid
+        taken = [port for port in ports if port_in_use(port)]
+        if taken:
+            raise ServiceError(
+                f"{self.name}: port {', '.join(map(str, taken))} is in use by a process this state folder "
+                f"({self.run_dir.parent}) did not start. Stop it (`pixguard down` with the PIXGUARD_HOME "
+                "that started it) or move this stack with the PIXGUARD_*_PORT variables"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(command)}\n".encode())
@@ -153,6 +169,14 @@ def group_members(pgid: int) -> list[int]:
 
 def _group_alive(pgid: int) -> bool:
     return bool(group_members(pgid))
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
 
 
 def free_port() -> int:
