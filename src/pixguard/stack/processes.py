@@ -81,7 +81,8 @@ class ManagedProcess:
         taken = [port for port in ports if port_in_use(port)]
         if taken:
             raise ServiceError(
-                f"{self.name}: port {', '.join(map(str, taken))} is in use by a process this state folder "
+                f"{self.name}: {'ports' if len(taken) > 1 else 'port'} {', '.join(map(str, taken))} "
+                f"{'are' if len(taken) > 1 else 'is'} in use by a process this state folder "
                 f"({self.run_dir.parent}) did not start. Stop it (`pixguard down` with the PIXGUARD_HOME "
                 "that started it) or move this stack with the PIXGUARD_*_PORT variables"
             )
