@@ -2,7 +2,8 @@
 
 Great Expectations validates tables and training sets in batch from the suite as it is. The stream
 cannot afford a GE validation per micro-batch, so this module compiles the same expectations into
-Spark column predicates; each carries the reason code from the expectation's `meta.reason`, which
+Spark column predicates (pixguard.document_expectation adds the CPF/CNPJ check-digit expectation GE
+lacks, on the same SQL); each carries the reason code from the expectation's `meta.reason`, which
 is what a quarantined record is tagged with. Semantics follow GE's: values that are null pass every
 expectation except `not_be_null`, and `row_condition` restricts the rows an expectation applies to.
 """
@@ -13,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pixguard.documents import valid_document_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -55,6 +58,8 @@ def _violation_sql(expectation: str, column: str, kwargs: dict[str, Any]) -> str
     col = _quote(column)
     if expectation == "expect_column_values_to_not_be_null":
         return f"{col} IS NULL"
+    if expectation == "expect_column_values_to_be_valid_cpf_or_cnpj":
+        return f"{col} IS NOT NULL AND NOT ({valid_document_sql(col)})"
     if expectation == "expect_column_values_to_match_regex":
         return f"{col} IS NOT NULL AND NOT ({col} RLIKE {_literal(kwargs['regex'])})"
     if expectation == "expect_column_values_to_be_in_set":

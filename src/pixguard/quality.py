@@ -39,6 +39,8 @@ def validate_dataframe(df: DataFrame, suite_path: Path) -> ValidationReport:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
 
+    import pixguard.document_expectation  # noqa: F401 (registers the CPF/CNPJ expectation with GE)
+
     suite_json = load_suite(suite_path)
     context = gx.get_context(mode="ephemeral")
     suite = context.suites.add(gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"]))

@@ -17,7 +17,7 @@ import yaml
 
 from pixguard.producer import make_producer, publish
 from tests.integration.test_hot_reload import wait_for
-from tests.unit.test_validate import good_message
+from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
             good_message(
                 end_to_end_id=f"E60746948{stamp}{uuid.uuid4().hex[:11]}",
                 event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                payer_document=f"{11144400000 + i % 300:011d}",
+                payer_document=valid_cpf(i % 300),
             )
             for i in range(count)
         ]

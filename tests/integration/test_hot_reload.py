@@ -18,7 +18,7 @@ from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.model.publish import log_fraud_model
 from pixguard.producer import make_producer, publish
 from pixguard.stream.job import start_decision_query
-from tests.unit.test_validate import good_message
+from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
             good_message(
                 end_to_end_id=f"E60746948{datetime.now(UTC):%Y%m%d%H%M}{uuid.uuid4().hex[:11]}",
                 event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                payer_document=f"{11144477700 + len(sent) + i:011d}",
+                payer_document=valid_cpf(len(sent) + i),
             )
             for i in range(count)
         ]

@@ -26,7 +26,7 @@ from pixguard.producer import make_producer, publish
 from pixguard.stream.job import DECISIONS_QUERY, start_decision_query
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_hot_reload import wait_for
-from tests.unit.test_validate import good_message
+from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
             good_message(
                 end_to_end_id=f"E60746948{stamp}{uuid.uuid4().hex[:11]}",
                 event_time=event_time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                payer_document=f"{11144477700 + i:011d}",
+                payer_document=valid_cpf(i),
             )
             for i in range(count)
         ]

@@ -12,7 +12,7 @@ from pixguard.producer import make_producer, publish
 from pixguard.rules import parse_rules
 from pixguard.stream.job import run_streaming_job
 from tests.integration.kafka_helpers import read_topic
-from tests.unit.test_validate import good_message
+from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def valid_set(now: datetime) -> list[dict]:
             end_to_end_id=e2e_id(100 + i),
             event_time=(now - timedelta(seconds=30)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             amount_brl=20.0 + i,
-            payer_document=f"{11144477700 + i:011d}",
+            payer_document=valid_cpf(i),
         )
         for i in range(13)
     ]
@@ -63,6 +63,9 @@ def test_each_valid_transaction_is_decided_once_and_each_bad_record_quarantined_
         json.dumps(good_message(end_to_end_id=e2e_id(900), amount_brl=-3)).encode(): "amount_out_of_range",
         json.dumps(good_message(end_to_end_id="E1")).encode(): "invalid_end_to_end_id",
         json.dumps(good_message(end_to_end_id=e2e_id(901), amount_brl="12,50")).encode(): "wrong_type_amount_brl",
+        json.dumps(good_message(end_to_end_id=e2e_id(902), payer_document="52998224724")).encode(): (
+            "invalid_payer_document"  # a CPF whose second check digit is off by one
+        ),
     }
     records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
     repeats = records[:3]  # the same messages sent again: a producer retry, a replay

@@ -19,6 +19,15 @@ NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 BOUNDS = EventTimeBounds(max_event_age_s=86_400, max_clock_skew_s=300)
 
 
+def valid_cpf(n: int) -> str:
+    """A CPF with right check digits, distinct for each n below 10^9."""
+    import numpy as np
+
+    from pixguard.simulator.documents import cpfs
+
+    return str(cpfs(np.array([n]))[0])
+
+
 def good_message(**overrides: object) -> dict:
     message = {
         "schema_version": 1,
@@ -93,6 +102,14 @@ def test_a_valid_message_has_no_reason_and_typed_fields(spark) -> None:  # noqa:
         (encode(good_message(payee_key="not-an-email")), ["invalid_payee_key"]),
         (encode(good_message(payee_key="+5511987654321", payee_key_type="PHONE")), []),
         (encode(good_message(payee_key="123", payee_key_type="CPF")), ["invalid_payee_key"]),
+        (encode(good_message(payee_key="52998224725", payee_key_type="CPF")), []),
+        (encode(good_message(payee_key="52998224724", payee_key_type="CPF")), ["invalid_payee_key"]),
+        (encode(good_message(payee_key="12ABC34501DE35", payee_key_type="CNPJ")), []),
+        (encode(good_message(payee_key="11222333000182", payee_key_type="CNPJ")), ["invalid_payee_key"]),
+        (encode(good_message(payee_key="52998224725", payee_key_type="CNPJ")), ["invalid_payee_key"]),
+        (encode(good_message(payer_document="52998224715")), ["invalid_payer_document"]),
+        (encode(good_message(payee_document="11222333000180")), ["invalid_payee_document"]),
+        (encode(good_message(payee_document="12ABC34501DE35")), []),
         (encode(good_message(payee_key=..., payee_key_type=...)), ["missing_payee_key"]),
         (encode(good_message(payee_key=..., payee_key_type=..., initiation_type="MANUAL")), []),
         (encode(good_message(schema_version=2)), ["unsupported_schema_version"]),

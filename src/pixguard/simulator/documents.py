@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-_CPF_WEIGHTS_1 = np.arange(10, 1, -1)
-_CPF_WEIGHTS_2 = np.arange(11, 1, -1)
-_CNPJ_WEIGHTS_1 = np.array([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
-_CNPJ_WEIGHTS_2 = np.array([6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
+from pixguard.documents import CNPJ_WEIGHTS, CPF_WEIGHTS
+
+_CPF_WEIGHTS_1, _CPF_WEIGHTS_2 = (np.array(w) for w in CPF_WEIGHTS)
+_CNPJ_WEIGHTS_1, _CNPJ_WEIGHTS_2 = (np.array(w) for w in CNPJ_WEIGHTS)
 
 
 def _check_digit(digits: np.ndarray, weights: np.ndarray) -> np.ndarray:
