@@ -12,3 +12,15 @@ def read_if_exists(spark: SparkSession, path: str) -> DataFrame | None:
     from delta.tables import DeltaTable
 
     return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
+
+
+def read_version(spark: SparkSession, path: str, version: int | None = None) -> tuple[DataFrame | None, int | None]:
+    """The table as of `version` (the latest when None) and the version read; (None, None) when the
+    table does not exist."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None, None
+    if version is None:
+        version = int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+    return spark.read.format("delta").option("versionAsOf", version).load(path), version

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pixguard.contract import TRANSACTION_CONTRACT
 from pixguard.quality import validate_dataframe
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pixguard.maintenance")
 
 MAINTAINED_TABLES = ("decisions", "transactions_raw")  # attribute names in config.tables
-CONTRACT_SUITE = "expectations/pix_transaction.json"
 STEPS = ("compact", "vacuum", "validate")
 
 
@@ -107,7 +107,7 @@ def validate_table(spark: SparkSession, project_root: Path, table: str, path: st
         from pixguard.stream.validate import parse_transactions
 
         df = parse_transactions(as_kafka_records(df))
-    report = validate_dataframe(df, project_root / CONTRACT_SUITE)
+    report = validate_dataframe(df, project_root / TRANSACTION_CONTRACT)
     failed = [
         {"expectation": o.expectation, "column": o.column, "reason": o.reason, "unexpected": o.unexpected_count}
         for o in report.failed()

@@ -50,3 +50,35 @@ def test_reference_tables_are_held_between_batches_and_read_again_after_the_inte
     now[0] = 120.0
     assert keys_once_read({"k1", "k2"}) == {"k1", "k2"}
     assert not held.key_created_at.is_cached  # the replaced lookups are released
+
+
+def test_a_replay_reads_the_versions_its_plan_recorded_and_falls_back_when_they_are_gone(spark, bundle) -> None:  # noqa: ANN001
+    run = uuid.uuid4().hex[:8]
+    tables = Tables(key_registry=f"keys_{run}", dict_marks=f"marks_{run}")
+    reference = ReferenceTables(bundle, tables, refresh_s=3600)
+
+    def add_key(key: str) -> None:
+        spark.createDataFrame([(key, CREATED)], "key string, created_at timestamp").write.format("delta").mode(
+            "append"
+        ).save(bundle.target.table_path(tables.key_registry))
+
+    def keys_of(lookups) -> set[str]:  # noqa: ANN001
+        return {r._key for r in lookups.key_created_at.collect()} if lookups.key_created_at is not None else set()
+
+    add_key("k1")
+    add_key("k2")
+    current = reference.lookups(spark)
+    assert current.versions == {tables.key_registry: 1, tables.dict_marks: None}
+    assert reference.lookups_as_of(spark, current.versions) is current  # no replay: nothing read again
+
+    first_version = reference.lookups_as_of(spark, {tables.key_registry: 0, tables.dict_marks: None})
+    assert keys_of(first_version) == {"k1"} and first_version.versions[tables.key_registry] == 0
+    before_the_registry = reference.lookups_as_of(spark, {tables.key_registry: None, tables.dict_marks: None})
+    assert before_the_registry.key_created_at is None
+
+    unreadable = reference.lookups_as_of(spark, {tables.key_registry: 7, tables.dict_marks: None})
+    assert unreadable is current and keys_of(unreadable) == {"k1", "k2"}
+
+    assert first_version.key_created_at.is_cached
+    reference.release_replayed()
+    assert not first_version.key_created_at.is_cached and current.key_created_at.is_cached

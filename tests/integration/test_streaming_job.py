@@ -150,9 +150,10 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     tmp_path,
 ) -> None:
     """The job dies after batch 0 published its decisions and before its Delta commit; meanwhile the
-    rules change and a new champion is promoted. The replay decides with the model, rules and
-    decision time it published with, so the rows in `decisions` are the decisions consumers
-    already acted on."""
+    rules change, a new champion is promoted, and the payee's key and document reach the DICT
+    mirror (a registered key, a fraud mark dated before the payments). The replay decides with the
+    model, rules, reference table versions and decision time it published with, so the rows in
+    `decisions` are the decisions consumers already acted on."""
     from pathlib import Path
 
     from mlflow import MlflowClient
@@ -171,6 +172,17 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
         version = log_fraud_model(booster, frame, mlflow.tracking_uri, mlflow.registered_model).version
         MlflowClient(mlflow.tracking_uri).set_registered_model_alias(mlflow.registered_model, "champion", version)
         return version
+
+    def append_reference(table: str, rows: list[tuple], schema: str) -> None:
+        spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(bundle.target.table_path(table))
+
+    from pixguard.simulator.history import DICT_MARKS_SCHEMA, KEY_REGISTRY_SCHEMA
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    payee = good_message()
+    # Version 0 of each reference table: nothing about this payee.
+    append_reference(config.tables.key_registry, [("39053344705", "CPF", "39053344705", now)], KEY_REGISTRY_SCHEMA)
+    append_reference(config.tables.dict_marks, [("39053344705", "DOCUMENT", now)], DICT_MARKS_SCHEMA)
 
     first_champion = promote(seed=1)
     valid = valid_set(datetime.now(UTC))
@@ -197,6 +209,13 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     changed.write_text(re.sub(r"^version: .*$", 'version: "changed-while-down"', shipped, flags=re.MULTILINE))
     restarted = config.model_copy(update={"rules": config.rules.model_copy(update={"path": str(changed)})})
     new_champion = promote(seed=2)
+    a_day_ago = now - timedelta(days=1)
+    append_reference(
+        config.tables.key_registry,
+        [(payee["payee_key"], payee["payee_key_type"], payee["payee_document"], a_day_ago)],
+        KEY_REGISTRY_SCHEMA,
+    )
+    append_reference(config.tables.dict_marks, [(payee["payee_document"], "DOCUMENT", a_day_ago)], DICT_MARKS_SCHEMA)
     run_streaming_job(spark, bundle, restarted, available_now=True)
 
     rows = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions)).collect()
@@ -209,10 +228,15 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
         # decision_latency_ms is decided_at - event_time: the same decision time
         assert (row.decision, row.decision_latency_ms) == (published["decision"], published["decision_latency_ms"])
         assert (row.model_version, row.score) == (first_champion, published["score"]) and row.score is not None
+        assert row.reasons == published["reasons"] and "DICT_MARKED_PAYEE" not in row.reasons
+        assert (row.payee_key_age_days, row.payee_dict_marked) == (None, False)
     # Later batches use the rules in force: the plan belongs to the replayed batch only.
-    more = [good_message(end_to_end_id=e2e_id(500), payer_document="11144477735")]
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    more = [good_message(end_to_end_id=e2e_id(500), payer_document="11144477735", event_time=at)]
     publish(make_producer(bundle.target.kafka), config.topics.transactions.name, [(b"k", json.dumps(more[0]).encode())])
     run_streaming_job(spark, bundle, restarted, available_now=True)
     later = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions))
     newest = later.where(f"end_to_end_id = '{e2e_id(500)}'").first()
     assert newest.rules_version.startswith("changed-while-down") and newest.model_version == new_champion
+    assert newest.payee_dict_marked and newest.decision == "BLOCK" and "DICT_MARKED_PAYEE" in newest.reasons
+    assert newest.payee_key_age_days == pytest.approx(1.0, abs=0.01)

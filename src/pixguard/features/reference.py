@@ -3,7 +3,7 @@ fraud marks), reduced to one lookup row per key or marked value and broadcast-jo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,10 +27,12 @@ def with_calendar_features(df: DataFrame) -> DataFrame:
 @dataclass(frozen=True)
 class ReferenceLookups:
     """The reference tables reduced to what a payment looks up: when each key was first registered,
-    when each value (key, document or account) was first marked. None: the table does not exist."""
+    when each value (key, document or account) was first marked. None: the table does not exist.
+    `versions`: the Delta version each was read at, by table name (None: the table did not exist)."""
 
     key_created_at: DataFrame | None  # _key, _key_created_at
     first_marks: DataFrame | None  # _marked, _marked_at
+    versions: dict[str, int | None] = field(default_factory=dict)
 
 
 def reference_lookups(key_registry: DataFrame | None, dict_marks: DataFrame | None) -> ReferenceLookups:

@@ -2,10 +2,10 @@
 
 The decision query publishes to Kafka before it commits to Delta (Kafka is what waits for the
 decision). A crash between the two replays the batch; without a record the replay decided again
-with whatever model, rules and clock were current then, so the row committed to `decisions` could
-differ from the decision already published. The replay now reads the batch's plan back: the same
-model version, rules and decision time. Not pinned: the reference tables (a DICT key or mark that
-arrived in between can still change a replayed decision)."""
+with whatever model, rules, reference tables and clock were current then, so the row committed to
+`decisions` could differ from the decision already published. The replay now reads the batch's plan
+back: the same model version, rules, reference table versions and decision time. A reference table
+version that can no longer be read (vacuumed) gives way to the tables in force, with an error logged."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ class BatchPlan:
     decided_at: datetime
     model_version: str | None
     rules: RuleSet
+    # The Delta version of each reference table the batch joined (None: the table did not exist);
+    # None for a plan recorded before the versions were.
+    reference_versions: dict[str, int | None] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -38,6 +41,7 @@ class BatchPlan:
                 "model_version": self.model_version,
                 "rules_version": self.rules.version,
                 "rules": [rule.model_dump() for rule in self.rules.rules],
+                "reference_versions": self.reference_versions,
             }
         )
 
@@ -45,7 +49,13 @@ class BatchPlan:
     def from_json(cls, text: str) -> BatchPlan:
         data = json.loads(text)
         rules = RuleSet(data["rules_version"], tuple(Rule.model_validate(r) for r in data["rules"]))
-        return cls(data["batch_id"], datetime.fromisoformat(data["decided_at"]), data["model_version"], rules)
+        return cls(
+            data["batch_id"],
+            datetime.fromisoformat(data["decided_at"]),
+            data["model_version"],
+            rules,
+            data.get("reference_versions"),
+        )
 
 
 class BatchPlans:

@@ -3,7 +3,8 @@
 Every record of a micro-batch ends in exactly one place: `decisions` (scored) or `quarantine`
 (invalid, or a repeat of an end_to_end_id already decided). Delta writes are idempotent per batch
 (txnAppId/txnVersion), so a batch replayed after a crash is not written twice; a replay decides with
-the model, rules and decision time the batch first had (stream/batch_plan.py), so the decisions it
+the model, rules, reference table versions and decision time the batch first had
+(stream/batch_plan.py), so the decisions it
 sends again to Kafka, keyed by end_to_end_id, are the ones already sent."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pixguard.config import Bundle, StreamingConfig
 from pixguard.decision import DECISION, REASONS, decide
 from pixguard.features.enrich import FEATURE_COLUMNS, IS_DUPLICATE
 from pixguard.features.model_input import with_model_features
-from pixguard.features.reference import with_calendar_features, with_reference_features
+from pixguard.features.reference import ReferenceLookups, with_calendar_features, with_reference_features
 from pixguard.model.registry import CHAMPION
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
@@ -130,8 +131,7 @@ class DecisionBatch:
 
     # -- the parts, each a DataFrame -> DataFrame step --------------------------------------------
 
-    def enrich(self, transactions: DataFrame) -> DataFrame:
-        lookups = self.reference.lookups(transactions.sparkSession)
+    def enrich(self, transactions: DataFrame, lookups: ReferenceLookups) -> DataFrame:
         return with_calendar_features(transactions).transform(lambda df: with_reference_features(df, lookups))
 
     def _rules_for(self, enriched: DataFrame) -> RuleWatcher:
@@ -143,23 +143,25 @@ class DecisionBatch:
             self.rules.refresh()
         return self.rules
 
-    def plan(self, enriched: DataFrame, batch_id: int, decided_at: datetime) -> BatchPlan:
-        """The model version, rules and decision time of the batch: the ones in force, or for a
-        batch replayed after a crash, the ones it was first decided with."""
+    def plan(self, enriched: DataFrame, batch_id: int, decided_at: datetime, lookups: ReferenceLookups) -> BatchPlan:
+        """The model version, rules, reference table versions and decision time of the batch: the ones
+        in force, or for a batch replayed after a crash, the ones it was first decided with."""
         rules = self._rules_for(enriched).current
         self.models.refresh()
         spark = enriched.sparkSession
         recorded = None if self.plans is None else self.plans.recorded(spark, batch_id)
         if recorded is not None:
             log.warning(
-                "batch %s is a replay: decided again with model %s, rules %s and decision time %s, as first",
+                "batch %s is a replay: decided again with model %s, rules %s, reference tables %s and"
+                " decision time %s, as first",
                 batch_id,
                 recorded.model_version,
                 recorded.rules.version,
+                recorded.reference_versions,
                 recorded.decided_at.isoformat(),
             )
             return recorded
-        plan = BatchPlan(batch_id, decided_at, self.models.version, rules)
+        plan = BatchPlan(batch_id, decided_at, self.models.version, rules, lookups.versions)
         if self.plans is not None:
             self.plans.record(spark, plan)
         return plan
@@ -167,8 +169,12 @@ class DecisionBatch:
     def decide(self, transactions: DataFrame, batch_id: int, decided_at: datetime) -> tuple[DataFrame, BatchPlan]:
         from pyspark.sql import functions as F
 
-        enriched = self.enrich(transactions)
-        plan = self.plan(enriched, batch_id, decided_at)
+        spark = transactions.sparkSession
+        lookups = self.reference.lookups(spark)
+        enriched = self.enrich(transactions, lookups)
+        plan = self.plan(enriched, batch_id, decided_at, lookups)
+        if plan.reference_versions is not None and plan.reference_versions != lookups.versions:
+            enriched = self.enrich(transactions, self.reference.lookups_as_of(spark, plan.reference_versions))
         model = self.models.current
         if plan.model_version != self.models.version:
             model = (
@@ -323,3 +329,4 @@ class DecisionBatch:
             quarantine.unpersist()
         finally:
             batch.unpersist()
+            self.reference.release_replayed()
