@@ -162,3 +162,14 @@ class ModelWatcher:
     @property
     def version(self) -> str | None:
         return self.current.version if self.current else None
+
+    def at_version(self, version: str | None) -> ModelRef | None:
+        """The model to score with at `version` (the one a replayed batch recorded), loaded here first
+        so that a version that can no longer be loaded raises before the batch runs."""
+        if version == self.version:
+            return self.current
+        if version is None:
+            return None
+        ref = ModelRef(self.name, version, self.tracking_uri)
+        _loaded(ref)
+        return ref

@@ -143,9 +143,13 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
 def test_maintenance_leaves_fewer_files_with_the_same_rows(
     airflow_db: Bundle, streaming_config, spark, tmp_path
 ) -> None:  # noqa: ANN001
+    from datetime import UTC, datetime
+    from functools import reduce
+
     from delta.tables import DeltaTable
 
     from pixguard.schema import TRANSACTION_FIELDS
+    from pixguard.stream.backfill import backfill_decisions
     from pixguard.stream.raw import to_raw_records
     from pixguard.stream.validate import parse_transactions
     from tests.unit.test_validate import encode, good_message, kafka_rows
@@ -153,6 +157,7 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
     home = tmp_path / "home"
     own = load_bundle(PROJECT_ROOT, state_dir=home)
     tables = {t: own.target.table_path(getattr(streaming_config.tables, t)) for t in ("decisions", "transactions_raw")}
+    batches = []
     for batch in range(8):  # one small file per micro-batch, as the stream leaves them
         values = [
             encode(good_message(end_to_end_id=f"E60746948202611251159{batch:04d}{i:07d}", amount_brl=10.0 + i))
@@ -160,8 +165,16 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
         ]
         raw = kafka_rows(spark, values).coalesce(1)
         to_raw_records(raw).write.format("delta").mode("append").save(tables["transactions_raw"])
-        decided = parse_transactions(raw).select(*TRANSACTION_FIELDS, "topic", "partition", "offset")
-        decided.coalesce(1).write.format("delta").mode("append").save(tables["decisions"])
+        batches.append(raw)
+    # `decisions` as the decision code writes it (every column, as typed), from the same payments;
+    # 25 rows a file stands for the small files of eight micro-batches.
+    history = parse_transactions(reduce(lambda a, b: a.unionByName(b), batches)).select(*TRANSACTION_FIELDS)
+    history.write.format("delta").save(own.target.table_path(streaming_config.tables.transactions_truth))
+    spark.conf.set("spark.sql.files.maxRecordsPerFile", "25")
+    try:
+        backfill_decisions(spark, own, streaming_config, datetime.now(UTC), source_topic="history")
+    finally:
+        spark.conf.unset("spark.sql.files.maxRecordsPerFile")
 
     def detail(path: str) -> tuple[int, int]:
         row = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()

@@ -142,6 +142,48 @@ def test_a_replayed_first_batch_does_not_find_its_own_payments_in_its_history(
     assert (commits / "0").exists()
 
 
+def on_session_mlflow(bundle, mlflow_server):  # noqa: ANN001, ANN201
+    mlflow = bundle.target.mlflow.model_copy(update={"tracking_uri": mlflow_server.tracking_uri})
+    return bundle.model_copy(update={"target": bundle.target.model_copy(update={"mlflow": mlflow})})
+
+
+def champion_promoter(bundle):  # noqa: ANN001, ANN201
+    """promote(seed) registers a tiny model of the served features and moves `champion` to it."""
+    from mlflow import MlflowClient
+
+    from pixguard.features.model_input import MODEL_FEATURES
+    from pixguard.model.publish import log_fraud_model
+    from tests.integration.test_hot_reload import tiny_booster
+
+    mlflow = bundle.target.mlflow
+
+    def promote(seed: int) -> str:
+        booster, frame = tiny_booster(MODEL_FEATURES, seed)
+        version = log_fraud_model(booster, frame, mlflow.tracking_uri, mlflow.registered_model).version
+        MlflowClient(mlflow.tracking_uri).set_registered_model_alias(mlflow.registered_model, "champion", version)
+        return version
+
+    return promote
+
+
+def crash_before_the_first_decisions_commit(monkeypatch, config) -> list[int]:  # noqa: ANN001
+    """The first append to `decisions` raises, as if the driver died after the Kafka publish and
+    before the Delta commit; returns the batch ids it crashed (filled in as it happens)."""
+    from pixguard.stream.decisions import DecisionBatch
+
+    append = DecisionBatch._append_delta
+    crashes: list[int] = []
+
+    def crashing(self, df, table, batch_id):  # noqa: ANN001, ANN202
+        if table == config.tables.decisions and not crashes:
+            crashes.append(batch_id)
+            raise RuntimeError("the driver died before the Delta commit")
+        return append(self, df, table, batch_id)
+
+    monkeypatch.setattr(DecisionBatch, "_append_delta", crashing)
+    return crashes
+
+
 def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     spark,
     isolated,
@@ -156,22 +198,9 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     `decisions` are the decisions consumers already acted on."""
     from pathlib import Path
 
-    from mlflow import MlflowClient
-
-    from pixguard.features.model_input import MODEL_FEATURES
-    from pixguard.model.publish import log_fraud_model
-    from pixguard.stream.decisions import DecisionBatch
-    from tests.integration.test_hot_reload import tiny_booster
-
     bundle, config = isolated
-    mlflow = bundle.target.mlflow.model_copy(update={"tracking_uri": mlflow_server.tracking_uri})
-    bundle = bundle.model_copy(update={"target": bundle.target.model_copy(update={"mlflow": mlflow})})
-
-    def promote(seed: int) -> str:
-        booster, frame = tiny_booster(MODEL_FEATURES, seed)
-        version = log_fraud_model(booster, frame, mlflow.tracking_uri, mlflow.registered_model).version
-        MlflowClient(mlflow.tracking_uri).set_registered_model_alias(mlflow.registered_model, "champion", version)
-        return version
+    bundle = on_session_mlflow(bundle, mlflow_server)
+    promote = champion_promoter(bundle)
 
     def append_reference(table: str, rows: list[tuple], schema: str) -> None:
         spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(bundle.target.table_path(table))
@@ -189,16 +218,7 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
     assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
 
-    append = DecisionBatch._append_delta
-    crashes = []
-
-    def crash_before_the_first_decisions_commit(self, df, table, batch_id):  # noqa: ANN001, ANN202
-        if table == config.tables.decisions and not crashes:
-            crashes.append(batch_id)
-            raise RuntimeError("the driver died before the Delta commit")
-        return append(self, df, table, batch_id)
-
-    monkeypatch.setattr(DecisionBatch, "_append_delta", crash_before_the_first_decisions_commit)
+    crashes = crash_before_the_first_decisions_commit(monkeypatch, config)
     with pytest.raises(Exception, match="the driver died before the Delta commit"):
         run_streaming_job(spark, bundle, config, available_now=True)
     first = {k: v for k, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
@@ -240,3 +260,39 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     assert newest.rules_version.startswith("changed-while-down") and newest.model_version == new_champion
     assert newest.payee_dict_marked and newest.decision == "BLOCK" and "DICT_MARKED_PAYEE" in newest.reasons
     assert newest.payee_key_age_days == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_replay_whose_recorded_model_version_is_gone_is_decided_with_the_champion_in_force(
+    spark,
+    isolated,
+    mlflow_server,  # noqa: ANN001
+    monkeypatch,
+    caplog,
+) -> None:
+    """Batch 0 published with version 1, the job died before the Delta commit, and version 1 was
+    deleted from the registry while it was down: failing the replay would fail every restart, so it
+    is decided with the champion in force, the rows say which, and an error says it may differ."""
+    from mlflow import MlflowClient
+
+    bundle, config = isolated
+    bundle = on_session_mlflow(bundle, mlflow_server)
+    promote = champion_promoter(bundle)
+    deleted = promote(seed=1)
+    valid = valid_set(datetime.now(UTC))
+    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
+    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
+    crashes = crash_before_the_first_decisions_commit(monkeypatch, config)
+    with pytest.raises(Exception, match="the driver died before the Delta commit"):
+        run_streaming_job(spark, bundle, config, available_now=True)
+    assert crashes == [0]
+    published = {v["model_version"] for _, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
+    assert published == {deleted}
+
+    in_force = promote(seed=2)
+    MlflowClient(bundle.target.mlflow.tracking_uri).delete_model_version(bundle.target.mlflow.registered_model, deleted)
+    run_streaming_job(spark, bundle, config, available_now=True)
+
+    rows = spark.read.format("delta").load(bundle.target.table_path(config.tables.decisions)).collect()
+    assert sorted(r.end_to_end_id for r in rows) == sorted(m["end_to_end_id"] for m in valid)
+    assert {r.model_version for r in rows} == {in_force} and all(r.score is not None for r in rows)
+    assert any(f"recorded with model version {deleted}, which cannot be loaded" in m for m in caplog.messages)

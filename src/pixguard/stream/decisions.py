@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from pixguard.features.reference import ReferenceLookups, with_calendar_features
 from pixguard.model.registry import CHAMPION
 from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
-from pixguard.scoring import MODEL_REASONS, SCORE, ModelRef, ModelWatcher, score_with_model
+from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
 from pixguard.stream.batch_plan import BatchPlan, BatchPlans
 from pixguard.stream.reference_tables import ReferenceTables
 from pixguard.stream.validate import QUARANTINE_REASONS
@@ -175,13 +175,17 @@ class DecisionBatch:
         plan = self.plan(enriched, batch_id, decided_at, lookups)
         if plan.reference_versions is not None and plan.reference_versions != lookups.versions:
             enriched = self.enrich(transactions, self.reference.lookups_as_of(spark, plan.reference_versions))
-        model = self.models.current
-        if plan.model_version != self.models.version:
-            model = (
-                None
-                if plan.model_version is None
-                else ModelRef(self.models.name, plan.model_version, self.models.tracking_uri)
+        try:
+            model = self.models.at_version(plan.model_version)
+        except Exception as exc:  # noqa: BLE001 - failing would fail every restart: decide, and say so
+            # Set as the watcher's error, so this batch's monitoring raises the model alert.
+            self.models.last_error = (
+                f"batch {batch_id} is a replay recorded with model version {plan.model_version}, which cannot"
+                f" be loaded ({exc}); it is decided with version {self.models.version} instead, and its"
+                " decisions may differ from those already published"
             )
+            log.error("%s", self.models.last_error)
+            model, plan = self.models.current, replace(plan, model_version=self.models.version)
         scoring = self.config.scoring
         scored = score_with_model(
             with_model_features(plan.rules.apply(enriched)),
