@@ -166,11 +166,15 @@ def champion_promoter(bundle):  # noqa: ANN001, ANN201
     return promote
 
 
-def crash_before_the_first_decisions_commit(monkeypatch, config) -> list[int]:  # noqa: ANN001
-    """The first append to `decisions` raises, as if the driver died after the Kafka publish and
-    before the Delta commit; returns the batch ids it crashed (filled in as it happens)."""
+def published_then_crashed_before_the_first_commit(spark, bundle, config, monkeypatch) -> tuple[list[dict], dict]:  # noqa: ANN001
+    """Send the valid set and run the job until its first append to `decisions` raises, as if the
+    driver died after batch 0's Kafka publish and before its Delta commit. Returns the set and the
+    decisions published, by end_to_end_id."""
     from pixguard.stream.decisions import DecisionBatch
 
+    valid = valid_set(datetime.now(UTC))
+    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
+    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
     append = DecisionBatch._append_delta
     crashes: list[int] = []
 
@@ -181,7 +185,11 @@ def crash_before_the_first_decisions_commit(monkeypatch, config) -> list[int]:  
         return append(self, df, table, batch_id)
 
     monkeypatch.setattr(DecisionBatch, "_append_delta", crashing)
-    return crashes
+    with pytest.raises(Exception, match="the driver died before the Delta commit"):
+        run_streaming_job(spark, bundle, config, available_now=True)
+    published = {k: v for k, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
+    assert crashes == [0] and set(published) == {m["end_to_end_id"] for m in valid}
+    return valid, published
 
 
 def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
@@ -198,14 +206,14 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     `decisions` are the decisions consumers already acted on."""
     from pathlib import Path
 
+    from pixguard.simulator.history import DICT_MARKS_SCHEMA, KEY_REGISTRY_SCHEMA
+
     bundle, config = isolated
     bundle = on_session_mlflow(bundle, mlflow_server)
     promote = champion_promoter(bundle)
 
     def append_reference(table: str, rows: list[tuple], schema: str) -> None:
         spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(bundle.target.table_path(table))
-
-    from pixguard.simulator.history import DICT_MARKS_SCHEMA, KEY_REGISTRY_SCHEMA
 
     now = datetime.now(UTC).replace(tzinfo=None)
     payee = good_message()
@@ -214,15 +222,7 @@ def test_a_batch_replayed_after_its_kafka_publish_is_decided_as_published(
     append_reference(config.tables.dict_marks, [("39053344705", "DOCUMENT", now)], DICT_MARKS_SCHEMA)
 
     first_champion = promote(seed=1)
-    valid = valid_set(datetime.now(UTC))
-    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
-    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
-
-    crashes = crash_before_the_first_decisions_commit(monkeypatch, config)
-    with pytest.raises(Exception, match="the driver died before the Delta commit"):
-        run_streaming_job(spark, bundle, config, available_now=True)
-    first = {k: v for k, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
-    assert crashes == [0] and set(first) == {m["end_to_end_id"] for m in valid}
+    _, first = published_then_crashed_before_the_first_commit(spark, bundle, config, monkeypatch)
 
     shipped = Path(bundle.project_root, config.rules.path).read_text()
     changed = tmp_path / "rules.yaml"
@@ -278,15 +278,8 @@ def test_a_replay_whose_recorded_model_version_is_gone_is_decided_with_the_champ
     bundle = on_session_mlflow(bundle, mlflow_server)
     promote = champion_promoter(bundle)
     deleted = promote(seed=1)
-    valid = valid_set(datetime.now(UTC))
-    records = [(m["payer_document"].encode(), json.dumps(m).encode()) for m in valid]
-    assert publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records) == len(records)
-    crashes = crash_before_the_first_decisions_commit(monkeypatch, config)
-    with pytest.raises(Exception, match="the driver died before the Delta commit"):
-        run_streaming_job(spark, bundle, config, available_now=True)
-    assert crashes == [0]
-    published = {v["model_version"] for _, v in read_topic(bundle.target.kafka, config.topics.decisions.name)}
-    assert published == {deleted}
+    valid, published = published_then_crashed_before_the_first_commit(spark, bundle, config, monkeypatch)
+    assert {v["model_version"] for v in published.values()} == {deleted}
 
     in_force = promote(seed=2)
     MlflowClient(bundle.target.mlflow.tracking_uri).delete_model_version(bundle.target.mlflow.registered_model, deleted)
