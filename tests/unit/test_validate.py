@@ -110,6 +110,9 @@ def test_a_valid_message_has_no_reason_and_typed_fields(spark) -> None:  # noqa:
         (encode(good_message(payer_document="52998224715")), ["invalid_payer_document"]),
         (encode(good_message(payee_document="11222333000180")), ["invalid_payee_document"]),
         (encode(good_message(payee_document="12ABC34501DE35")), []),
+        (encode(good_message(payer_document="11222333000181")), ["invalid_payer_document"]),  # a person's CNPJ
+        (encode(good_message(payee_document="52998224725")), ["invalid_payee_document"]),  # a company's CPF
+        (encode(good_message(payee_document="52998224725", payee_person_type="NATURAL")), []),
         (encode(good_message(payee_key=..., payee_key_type=...)), ["missing_payee_key"]),
         (encode(good_message(payee_key=..., payee_key_type=..., initiation_type="MANUAL")), []),
         (encode(good_message(schema_version=2)), ["unsupported_schema_version"]),
