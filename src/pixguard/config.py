@@ -209,6 +209,8 @@ class Topics(_Model):
     alerts: TopicSettings
     dlq: TopicSettings
     fraud_reports: TopicSettings
+    dict_keys: TopicSettings  # the DICT mirror: key registrations -> key_registry
+    dict_marks: TopicSettings  # the DICT mirror: fraud marks -> dict_marks
     ops_alerts: TopicSettings
     smoke: TopicSettings  # the connectors' check writes here, never to the payments
 
@@ -354,7 +356,7 @@ class StreamingConfig(_Model):
     source: SourceSettings = SourceSettings()
     tables: Tables = Tables()
     trigger_interval_s: float = Field(default=1.0, gt=0)
-    # raw_ingest and fraud_labels: nothing waits on them, and each of their triggers is a Delta commit
+    # raw_ingest, fraud_labels and the DICT mirror: nothing waits on them, and each trigger is a Delta commit
     # that takes cores from the decision query.
     archive_trigger_interval_s: float = Field(default=30.0, gt=0)
     # The reference tables are held in memory between micro-batches: a new key or DICT mark is seen

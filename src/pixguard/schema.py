@@ -39,12 +39,7 @@ CORRUPT_RECORD = "_corrupt_record"
 
 
 def transaction_schema() -> StructType:
-    from pyspark.sql.types import StructType, _parse_datatype_string
-
-    schema = StructType()
-    for name, type_name in TRANSACTION_FIELDS.items():
-        schema = schema.add(name, _parse_datatype_string(type_name), nullable=True)
-    return schema
+    return struct_of(TRANSACTION_FIELDS)
 
 
 def raw_json_schema() -> StructType:
@@ -65,10 +60,33 @@ LABEL_FIELDS: dict[str, str] = {
 }
 
 
-def label_schema() -> StructType:
+# The DICT mirror, fed from pix.dict-keys and pix.dict-marks: each message is a row of its table
+# (key_registry, dict_marks), the reference tables the decisions join.
+KEY_REGISTRY_FIELDS: dict[str, str] = {
+    "key": "string",
+    "key_type": "string",
+    "owner_document": "string",
+    "created_at": "timestamp",
+}
+DICT_MARK_FIELDS: dict[str, str] = {
+    "marked_value": "string",
+    "mark_type": "string",  # KEY, DOCUMENT or ACCOUNT (ISPB:branch:account)
+    "marked_at": "timestamp",
+}
+
+
+def struct_of(fields: dict[str, str]) -> StructType:
     from pyspark.sql.types import StructType, _parse_datatype_string
 
     schema = StructType()
-    for name, type_name in LABEL_FIELDS.items():
+    for name, type_name in fields.items():
         schema = schema.add(name, _parse_datatype_string(type_name), nullable=True)
     return schema
+
+
+def ddl_of(fields: dict[str, str]) -> str:
+    return ", ".join(f"{name} {type_name}" for name, type_name in fields.items())
+
+
+def label_schema() -> StructType:
+    return struct_of(LABEL_FIELDS)

@@ -62,3 +62,43 @@ def test_the_smoke_check_lands_its_messages_and_leaves_the_payments_alone(isolat
     assert read_topic(bundle.target.kafka, config.topics.transactions.name) == []
     assert not Path(bundle.target.table_path(config.tables.transactions_raw)).exists()
     assert not Path(bundle.target.checkpoint_path("raw_ingest")).exists()
+
+
+def test_the_dict_mirror_appends_keys_and_marks_to_the_reference_tables_the_decisions_join(isolated, spark) -> None:  # noqa: ANN001
+    from datetime import datetime
+
+    from pixguard.schema import KEY_REGISTRY_FIELDS, ddl_of
+    from pixguard.stream.job import start_dict_mirror_queries
+    from pixguard.stream.reference_tables import ReferenceTables
+
+    bundle, config = isolated
+    registry = bundle.target.table_path(config.tables.key_registry)
+    # As history leaves it: the stream appends to the table the simulator wrote.
+    spark.createDataFrame(
+        [("52998224725", "CPF", "52998224725", datetime(2026, 1, 2, 3, 4, 5))], ddl_of(KEY_REGISTRY_FIELDS)
+    ).write.format("delta").save(registry)
+    key = {"key": "+5511987654321", "key_type": "PHONE", "owner_document": "11144477735"}
+    producer = make_producer(bundle.target.kafka)
+    publish(
+        producer,
+        config.topics.dict_keys.name,
+        [(b"k", json.dumps({**key, "created_at": "2026-11-26T09:30:00.250Z"}).encode()), (b"x", b"{not json")],
+    )
+    mark = {"marked_value": "11144477735", "mark_type": "DOCUMENT", "marked_at": "2026-11-26T10:00:00Z"}
+    publish(producer, config.topics.dict_marks.name, [(b"m", json.dumps(mark).encode())])
+
+    for query in start_dict_mirror_queries(spark, bundle, config, available_now=True):
+        query.awaitTermination()
+
+    keys = spark.read.format("delta").load(registry).orderBy("created_at").collect()
+    assert [(r.key, r.key_type, r.owner_document) for r in keys] == [
+        (None, None, None),  # the message that is no key: kept, joined by nothing
+        ("52998224725", "CPF", "52998224725"),
+        tuple(key.values()),
+    ]
+    assert keys[2].created_at == datetime(2026, 11, 26, 9, 30, 0, 250_000)
+    lookups = ReferenceTables(bundle, config.tables, refresh_s=60).lookups(spark)
+    assert {r._key for r in lookups.key_created_at.collect()} == {None, "52998224725", "+5511987654321"}
+    assert [(r._marked, r._marked_at) for r in lookups.first_marks.collect()] == [
+        ("11144477735", datetime(2026, 11, 26, 10, 0))
+    ]

@@ -9,10 +9,17 @@ import pytest
 
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.simulator.history import simulate_history
+from pixguard.simulator.identifiers import is_valid_key
 from pixguard.simulator.population import generate_population
 from pixguard.simulator.replay import ReplayError, replay
 from pixguard.simulator.runs import run_history, run_live
-from pixguard.simulator.settings import HistorySettings, LabelSettings, PopulationSettings, SimulatorConfig
+from pixguard.simulator.settings import (
+    DictMarkSettings,
+    HistorySettings,
+    LabelSettings,
+    PopulationSettings,
+    SimulatorConfig,
+)
 from tests.integration.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -22,8 +29,13 @@ SMALL = SimulatorConfig(population=PopulationSettings(persons=3_000, companies=3
 
 def test_simulate_publishes_exactly_n_keyed_by_payer_account(isolated) -> None:  # noqa: ANN001
     bundle, config = isolated
-    # Reports compressed so that a fraud's report (median 72 h) comes due within the run.
-    fast_reports = SMALL.model_copy(update={"labels": LabelSettings(delay_median_hours=0.001, min_delay_hours=0)})
+    # Reports and the DICT marks they lead to compressed, so that they come due within the run.
+    fast_reports = SMALL.model_copy(
+        update={
+            "labels": LabelSettings(delay_median_hours=0.001, min_delay_hours=0),
+            "dict_marks": DictMarkSettings(min_delay_hours=0, max_delay_hours=0.0001),
+        }
+    )
     summary = run_live(bundle, config, fast_reports, rate=3_000, count=6_000, seed=7, progress=False)
     assert summary.sent == 6_000
     records = read_topic(bundle.target.kafka, config.topics.transactions.name)
@@ -34,6 +46,16 @@ def test_simulate_publishes_exactly_n_keyed_by_payer_account(isolated) -> None: 
     assert len(reports) == summary.reports_sent > 0
     sent_ids = {r["end_to_end_id"] for _, r in records}
     assert all(r["end_to_end_id"] in sent_ids for _, r in reports)
+
+    # The DICT mirror: keys the frauds registered, marks on the payees of confirmed reports.
+    keys = read_topic(bundle.target.kafka, config.topics.dict_keys.name)
+    assert len(keys) == summary.keys_sent > 0
+    assert all(k == r["key"] and is_valid_key(r["key"], r["key_type"]) for k, r in keys)
+    assert all(pd.Timestamp(r["created_at"]) < pd.Timestamp.now(tz="UTC") for _, r in keys)
+    marks = read_topic(bundle.target.kafka, config.topics.dict_marks.name)
+    assert len(marks) == summary.marks_sent > 0
+    paid = {r[field] for _, r in records for field in ("payee_key", "payee_document")}
+    assert all(r["marked_value"] in paid and r["mark_type"] in ("KEY", "DOCUMENT") for _, r in marks)
 
     # The run's seed varies the traffic, not who exists: live payers are the history's people, on
     # their own devices (a takeover's new device aside), so the features the model learnt hold.

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
 from pixguard.simulator.generator import TRUTH_COLUMNS, IdSequence, SimulatedTraffic, simulate_window
 from pixguard.simulator.live import id_salt
 from pixguard.simulator.population import Population, generate_population
@@ -26,8 +26,8 @@ HISTORY_TOPIC = "history"  # the `topic` recorded for history rows, in place of 
 LABELS_SCHEMA = (
     "end_to_end_id string, reported_at timestamp, report_type string, partition int, offset long, received_at timestamp"
 )
-KEY_REGISTRY_SCHEMA = "key string, key_type string, owner_document string, created_at timestamp"
-DICT_MARKS_SCHEMA = "marked_value string, mark_type string, marked_at timestamp"
+KEY_REGISTRY_SCHEMA = ddl_of(KEY_REGISTRY_FIELDS)
+DICT_MARKS_SCHEMA = ddl_of(DICT_MARK_FIELDS)
 
 
 @dataclass(frozen=True)

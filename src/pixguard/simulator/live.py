@@ -2,12 +2,15 @@
 
 Traffic is generated a chunk ahead (a few seconds of it) and sent when its event times come due, so
 event time and publish time agree to within a slice. Fraud reports of the run are sent to the
-reports topic when their (optionally compressed) delay has passed."""
+reports topic when their (optionally compressed) delay has passed, and so are the DICT marks that
+confirmed reports lead to. Keys the frauds registered (hours before use) go to the DICT mirror as
+their chunk is generated."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +18,7 @@ import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.producer import AckedSender, make_producer
+from pixguard.simulator.dict_feed import key_messages, mark_messages
 from pixguard.simulator.generator import IdSequence, message_keys, simulate_window, to_messages
 from pixguard.simulator.population import generate_population
 from pixguard.simulator.reports import report_message
@@ -35,6 +39,8 @@ class LiveSummary:
     frauds: Counter = field(default_factory=Counter)
     reports_sent: int = 0
     reports_pending: int = 0
+    keys_sent: int = 0
+    marks_sent: int = 0
 
     @property
     def rate(self) -> float:
@@ -45,7 +51,8 @@ class LiveSummary:
         return (
             f"sent {self.sent} transactions in {self.seconds:.1f} s ({self.rate:,.0f} tx/s); "
             f"frauds injected: {sum(self.frauds.values())} ({frauds}); "
-            f"fraud reports sent {self.reports_sent}, still pending {self.reports_pending}"
+            f"fraud reports sent {self.reports_sent}, still pending {self.reports_pending}; "
+            f"to the DICT mirror: {self.keys_sent} new keys, {self.marks_sent} fraud marks"
         )
 
 
@@ -74,7 +81,10 @@ def simulate_live(
     producer = make_producer(bundle.target.kafka)
     transactions = AckedSender(producer, config.topics.transactions.name)
     reports = AckedSender(producer, config.topics.fraud_reports.name)
+    dict_keys = AckedSender(producer, config.topics.dict_keys.name)
+    dict_marks = AckedSender(producer, config.topics.dict_marks.name)
     pending: list[pd.DataFrame] = []
+    pending_marks: list[pd.DataFrame] = []
     summary = LiveSummary()
     bar = tqdm(total=count, unit="tx", disable=not progress, smoothing=0.1)
     started = pd.Timestamp.now(tz="UTC")
@@ -91,6 +101,9 @@ def simulate_live(
             reported_at=lambda d: d["event_time"] + (d["reported_at"] - d["event_time"]) / label_time_scale
         )
         pending.append(due)
+        pending_marks.append(_compressed_marks(traffic.dict_marks, window_start, label_time_scale))
+        dict_keys.send(key_messages(traffic.new_keys, population))
+        summary.keys_sent += len(traffic.new_keys)
         messages, keys = to_messages(batch), message_keys(batch)
         offsets = ((batch["event_time"] - started).dt.total_seconds()).to_numpy()
         step = max(1, min(5_000, int(rate * PACING_STEP_S)))
@@ -102,25 +115,44 @@ def simulate_live(
             sent = min(step, len(messages) - begin)
             summary.sent += sent
             bar.update(sent)
-            summary.reports_sent += _send_due_reports(reports, pending)
+            summary.reports_sent += _send_due(reports, pending, "reported_at", _report_messages)
+            summary.marks_sent += _send_due(dict_marks, pending_marks, "marked_at", mark_messages)
         window_start = window_end
     transactions.finish()
     summary.seconds = time.monotonic() - clock_start
-    summary.reports_sent += _send_due_reports(reports, pending)
-    reports.finish()
+    summary.reports_sent += _send_due(reports, pending, "reported_at", _report_messages)
+    summary.marks_sent += _send_due(dict_marks, pending_marks, "marked_at", mark_messages)
+    for sender in (reports, dict_keys, dict_marks):
+        sender.finish()
     summary.reports_pending = sum(len(p) for p in pending)
     bar.close()
     return summary
 
 
-def _send_due_reports(sender: AckedSender, pending: list[pd.DataFrame]) -> int:
+def _send_due(
+    sender: AckedSender,
+    pending: list[pd.DataFrame],
+    due_at: str,
+    messages: Callable[[pd.DataFrame], Iterable[tuple[bytes, bytes]]],
+) -> int:
+    """Send the pending rows whose `due_at` has come; returns how many."""
     now = pd.Timestamp.now(tz="UTC")
     sent = 0
-    for index, labels in enumerate(pending):
-        due = labels["reported_at"] <= now
+    for index, rows in enumerate(pending):
+        due = rows[due_at] <= now
         if due.any():
-            sender.send(report_message(row) for row in labels[due].itertuples(index=False))
+            sender.send(messages(rows[due]))
             sent += int(due.sum())
-            pending[index] = labels[~due]
+            pending[index] = rows[~due]
     pending[:] = [p for p in pending if len(p)]
     return sent
+
+
+def _report_messages(labels: pd.DataFrame) -> Iterable[tuple[bytes, bytes]]:
+    return (report_message(row) for row in labels.itertuples(index=False))
+
+
+def _compressed_marks(marks: pd.DataFrame, window_start: pd.Timestamp, label_time_scale: float) -> pd.DataFrame:
+    """Marks follow confirmed reports by hours; with the reports' delays compressed, so are theirs
+    (counted from the window that made them)."""
+    return marks.assign(marked_at=lambda d: window_start + (d["marked_at"] - window_start) / label_time_scale)

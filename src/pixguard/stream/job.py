@@ -1,9 +1,11 @@
-"""The streaming job: three queries over Kafka, each with its own checkpoint under the target.
+"""The streaming job: five queries over Kafka, each with its own checkpoint under the target.
 
 - raw_ingest: pix.transactions as received -> Delta transactions_raw
 - decisions:  pix.transactions -> validate -> features -> rules + model -> decisions, quarantine,
               pix.decisions, pix.alerts, pix.dlq (foreachBatch: DecisionBatch)
 - fraud_labels: pix.fraud-reports -> Delta fraud_labels
+- dict_keys, dict_marks: the DICT mirror, pix.dict-keys and pix.dict-marks -> Delta key_registry and
+              dict_marks (the reference tables the decisions join)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pixguard.config import Bundle, StreamingConfig
 from pixguard.contract import load_transaction_checks
 from pixguard.delta_tables import read_if_exists
 from pixguard.features.enrich import STATE_TTL_MS, with_behaviour_features
-from pixguard.schema import TRANSACTION_FIELDS, label_schema
+from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, label_schema, struct_of
 from pixguard.stream.batch_plan import BatchPlans
 from pixguard.stream.decisions import DecisionBatch
 from pixguard.stream.ingest import start_raw_ingest
@@ -42,6 +44,8 @@ log = logging.getLogger("pixguard.stream")
 # Query names name the checkpoints: renaming one would orphan its checkpoint.
 DECISIONS_QUERY = "decisions"
 LABELS_QUERY = "fraud_labels"
+DICT_KEYS_QUERY = "dict_keys"
+DICT_MARKS_QUERY = "dict_marks"
 HISTORY_PIN = "pixguard_history_version"  # inside the decision query's checkpoint
 
 
@@ -187,10 +191,38 @@ def start_labels_query(
     )
 
 
+def start_dict_mirror_queries(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+) -> list[StreamingQuery]:
+    """Each message on pix.dict-keys or pix.dict-marks is appended as a row of key_registry or
+    dict_marks. A message that is not such a row lands with null fields (kept, never joined)."""
+    from pyspark.sql import functions as F
+
+    feeds = [
+        (config.topics.dict_keys, KEY_REGISTRY_FIELDS, config.tables.key_registry, DICT_KEYS_QUERY),
+        (config.topics.dict_marks, DICT_MARK_FIELDS, config.tables.dict_marks, DICT_MARKS_QUERY),
+    ]
+    queries = []
+    for topic, fields, table, query_name in feeds:
+        events = read_kafka_stream(spark, bundle.target.kafka, topic.name, config.source)
+        rows = events.select(F.from_json(F.col("value").cast("string"), struct_of(fields)).alias("row"))
+        queries.append(
+            start_delta_stream(
+                rows.select("row.*"),
+                path=bundle.target.table_path(table),
+                checkpoint=bundle.target.checkpoint_path(query_name),
+                query_name=query_name,
+                trigger_interval_s=config.archive_trigger_interval_s,
+                available_now=available_now,
+            )
+        )
+    return queries
+
+
 def run_streaming_job(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
 ) -> None:
-    """Start the three queries; return when all have finished (available_now) or when one fails."""
+    """Start the five queries; return when all have finished (available_now) or when one fails."""
     from pyspark.errors import StreamingQueryException
 
     from pixguard.monitoring.job_monitor import start_job_monitor
@@ -203,6 +235,7 @@ def run_streaming_job(
             start_raw_ingest(spark, bundle, config, available_now),
             start_decision_query(spark, bundle, config, available_now, monitor)[0],
             start_labels_query(spark, bundle, config, available_now),
+            *start_dict_mirror_queries(spark, bundle, config, available_now),
         ]
         if available_now:
             for query in queries:
