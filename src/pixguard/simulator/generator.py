@@ -61,7 +61,7 @@ def fraud_reports(transactions: pd.DataFrame, settings: LabelSettings, rng: np.r
             "reported_at": (pd.DatetimeIndex(chosen["event_time"]) + delay).round("ms"),
             "report_type": REPORT_TYPE,
             "is_false_report": ~chosen["is_fraud"].to_numpy(),
-            "event_time": chosen["event_time"].to_numpy(),
+            "event_time": pd.DatetimeIndex(chosen["event_time"]),  # to_numpy() would give objects
         }
     )
 
