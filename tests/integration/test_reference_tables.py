@@ -69,14 +69,14 @@ def test_a_replay_reads_the_versions_its_plan_recorded_and_falls_back_when_they_
     add_key("k2")
     current = reference.lookups(spark)
     assert current.versions == {tables.key_registry: 1, tables.dict_marks: None}
-    assert reference.lookups_as_of(spark, current.versions) is current  # no replay: nothing read again
+    assert reference.lookups_as_of(spark, current.versions, current) is current  # no replay: nothing read again
 
-    first_version = reference.lookups_as_of(spark, {tables.key_registry: 0, tables.dict_marks: None})
+    first_version = reference.lookups_as_of(spark, {tables.key_registry: 0, tables.dict_marks: None}, current)
     assert keys_of(first_version) == {"k1"} and first_version.versions[tables.key_registry] == 0
-    before_the_registry = reference.lookups_as_of(spark, {tables.key_registry: None, tables.dict_marks: None})
+    before_the_registry = reference.lookups_as_of(spark, {tables.key_registry: None, tables.dict_marks: None}, current)
     assert before_the_registry.key_created_at is None
 
-    unreadable = reference.lookups_as_of(spark, {tables.key_registry: 7, tables.dict_marks: None})
+    unreadable = reference.lookups_as_of(spark, {tables.key_registry: 7, tables.dict_marks: None}, current)
     assert unreadable is current and keys_of(unreadable) == {"k1", "k2"}
 
     assert first_version.key_created_at.is_cached

@@ -174,7 +174,8 @@ class DecisionBatch:
         enriched = self.enrich(transactions, lookups)
         plan = self.plan(enriched, batch_id, decided_at, lookups)
         if plan.reference_versions is not None and plan.reference_versions != lookups.versions:
-            enriched = self.enrich(transactions, self.reference.lookups_as_of(spark, plan.reference_versions))
+            pinned = self.reference.lookups_as_of(spark, plan.reference_versions, lookups)
+            enriched = self.enrich(transactions, pinned)
         try:
             model = self.models.at_version(plan.model_version)
         except Exception as exc:  # noqa: BLE001 - failing would fail every restart: decide, and say so

@@ -84,10 +84,11 @@ class ReferenceTables:
             self._reading.start()
         return self._current
 
-    def lookups_as_of(self, spark: SparkSession, versions: dict[str, int | None]) -> ReferenceLookups:
+    def lookups_as_of(
+        self, spark: SparkSession, versions: dict[str, int | None], current: ReferenceLookups
+    ) -> ReferenceLookups:
         """The lookups as they were at `versions`, for a batch replayed after a crash (its plan recorded
-        them). When those versions can no longer be read (vacuumed), the lookups in force."""
-        current = self.lookups(spark)
+        them). When those versions can no longer be read (vacuumed), `current`: the lookups in force."""
         if versions == current.versions:
             return current
         try:
