@@ -54,7 +54,14 @@ class _Model(BaseModel):
 class SparkSettings(_Model):
     master: str
     deploy_mode: Literal["client", "cluster"] = "client"
+    # The interpreter the executors run Python with: a path valid on every node, with the locked
+    # dependencies installed. Unset on a local master, where the executors are the driver's own.
+    executor_python: str | None = None
     conf: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return self.master.startswith("local")
 
     @model_validator(mode="after")
     def _deploy_mode_fits_master(self) -> SparkSettings:
@@ -87,10 +94,16 @@ class KafkaSettings(_Model):
     sasl_password: str | None = Field(default=None, repr=False)
     ssl_ca_location: str | None = None
 
+    @property
+    def uses_sasl(self) -> bool:
+        """SASL settings given with a protocol that does not authenticate are left out: clients warn
+        about them, or refuse to start."""
+        return bool(self.sasl_mechanism) and self.security_protocol.startswith("SASL_")
+
     def client_config(self) -> dict[str, str]:
         """librdkafka (confluent-kafka) settings."""
         conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
-        if self.sasl_mechanism:
+        if self.uses_sasl:
             conf |= {
                 "sasl.mechanism": self.sasl_mechanism,
                 "sasl.username": self.sasl_username or "",
@@ -106,7 +119,7 @@ class KafkaSettings(_Model):
             "kafka.bootstrap.servers": self.bootstrap_servers,
             "kafka.security.protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
+        if self.uses_sasl:
             module = (
                 "org.apache.kafka.common.security.plain.PlainLoginModule"
                 if self.sasl_mechanism == "PLAIN"

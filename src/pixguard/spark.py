@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle
+from pixguard.package_archive import build_package_archive
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,14 +50,34 @@ def features_jar(bundle: Bundle) -> Path:
 def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
-    if bundle.target.spark.master.startswith("local"):
-        # Python workers (the model's pandas UDF) must run this interpreter, with its packages,
-        # not whatever `python3` is first on PATH.
+    settings = bundle.target.spark
+    # Executors start the interpreter the driver names when its context starts (PYSPARK_PYTHON).
+    # Locally that must be this one, with its packages, not whatever `python3` is first on PATH.
+    if settings.is_local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    elif settings.executor_python:
+        os.environ["PYSPARK_PYTHON"] = settings.executor_python
+    conf = spark_conf(bundle, job_name)
+    conf["spark.jars"] = ",".join(dict.fromkeys([*conf["spark.jars"].split(","), *_jars_from_spark_submit()]))
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
-    builder = builder.master(bundle.target.spark.master)
-    for key, value in spark_conf(bundle, job_name).items():
+    builder = builder.master(settings.master)
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if not settings.is_local:
+        spark.sparkContext.addPyFile(str(build_package_archive(bundle.state_dir / "artifacts")))
     return spark
+
+
+def _jars_from_spark_submit() -> list[str]:
+    """Under spark-submit the driver's JVM runs already, and spark-submit has put the jars it resolved
+    from `spark.jars.packages` into its `spark.jars`. Setting `spark.jars` again from the session
+    builder would replace them: harmless on a local master, whose executors share the driver's class
+    path, but the executors of a cluster would then lack Delta and the Kafka connector."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # started by this process: its conf is the builder's
+        return []
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # noqa: SLF001 - joins the JVM spark-submit started, as getOrCreate would
+    return [jar for jar in SparkConf().get("spark.jars", "").split(",") if jar]

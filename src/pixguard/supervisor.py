@@ -11,7 +11,8 @@
   sinks as the stream's monitoring; after `max_consecutive_failures` the supervisor gives up.
 - A stop request (a file next to the lock, `request_stop`) ends supervision and stops the job gracefully.
 
-Checkpoints are read through the local filesystem: the Airflow worker must see `checkpoint_root`.
+Checkpoints are read where they are, a local folder or object storage (pyarrow's filesystems, with
+the credentials of the Airflow worker's environment).
 """
 
 from __future__ import annotations
@@ -57,29 +58,40 @@ class Progress:
     pending_records: int  # records in Kafka after the last committed offsets
 
 
-def _batch_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+def checkpoint_filesystem(checkpoint: str):  # noqa: ANN201 - a pyarrow FileSystem and the path in it
+    """Where a checkpoint lives, as Spark names it: a local path or a URI (file://, s3a://, gs://,
+    abfss://, hdfs://...). Hadoop's S3 scheme is `s3a`; pyarrow's is `s3`."""
+    from pyarrow import fs
+
+    if "://" not in checkpoint:
+        return fs.LocalFileSystem(), str(Path(checkpoint).absolute())
+    scheme, rest = checkpoint.split("://", 1)
+    return fs.FileSystem.from_uri(f"{'s3' if scheme == 's3a' else scheme}://{rest}")
 
 
-def committed_offsets(checkpoint: Path) -> tuple[float | None, dict[str, dict[int, int]]]:
+def committed_offsets(checkpoint: str | Path) -> tuple[float | None, dict[str, dict[int, int]]]:
     """Time of the newest commit and, per topic and partition, the next offset that batch left to read."""
-    commits = _batch_files(checkpoint / "commits")
+    from pyarrow import fs
+
+    filesystem, root = checkpoint_filesystem(str(checkpoint))
+    listing = filesystem.get_file_info(fs.FileSelector(f"{root}/commits", allow_not_found=True))
+    commits = sorted((f for f in listing if f.is_file and f.base_name.isdigit()), key=lambda f: int(f.base_name))
     if not commits:
         return None, {}
     newest = commits[-1]
     offsets: dict[str, dict[int, int]] = {}
-    offsets_file = checkpoint / "offsets" / newest.name
-    if offsets_file.is_file():
+    offsets_file = f"{root}/offsets/{newest.base_name}"
+    if filesystem.get_file_info(offsets_file).is_file:
+        with filesystem.open_input_stream(offsets_file) as stream:
+            lines = stream.read().decode().splitlines()
         # Line 1: version, line 2: batch metadata, then one JSON object per source.
-        for line in offsets_file.read_text().splitlines()[2:]:
+        for line in lines[2:]:
             with contextlib.suppress(ValueError):
                 source = json.loads(line)
                 if isinstance(source, dict):
                     for topic, partitions in source.items():
                         offsets[topic] = {int(p): int(o) for p, o in partitions.items()}
-    return newest.stat().st_mtime, offsets
+    return newest.mtime.timestamp(), offsets
 
 
 def pending_records(end_offsets: dict[int, tuple[int, int]], committed: dict[int, int] | None) -> int:
@@ -113,7 +125,7 @@ def _partition(topic: str, partition: int):  # noqa: ANN202
 
 
 def checkpoint_probe(bundle: Bundle, config: StreamingConfig) -> Callable[[], Progress]:
-    checkpoint = Path(bundle.target.checkpoint_path(STREAM_QUERY))
+    checkpoint = bundle.target.checkpoint_path(STREAM_QUERY)
     topic = config.topics.transactions.name
 
     def probe() -> Progress:
@@ -358,9 +370,25 @@ def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str) -> A
     return send
 
 
+def refuse_remote_driver(bundle: Bundle) -> None:
+    """The supervisor watches, stops and restarts the job as a process of its own host. In cluster
+    deploy mode that process is only spark-submit: killing it leaves the driver running on the
+    cluster, and a restart would start a second one on the same checkpoint."""
+    from pixguard.config import BUNDLE_FILE, ConfigError
+
+    if bundle.target.spark.deploy_mode != "client":
+        raise ConfigError(
+            BUNDLE_FILE,
+            f"targets.{bundle.target.name}.spark.deploy_mode",
+            f"the supervised streaming job runs its driver where Airflow runs the task; "
+            f"'{bundle.target.spark.deploy_mode}' would leave a driver the supervisor cannot stop: use 'client'",
+        )
+
+
 def supervise_streaming(
     bundle: Bundle, config: StreamingConfig, command: Sequence[str], env: dict[str, str], run_for_s: float | None
 ) -> SupervisionReport:
+    refuse_remote_driver(bundle)
     settings = config.orchestration
     slot = JobSlot.for_bundle(bundle)
     with slot.exclusive():

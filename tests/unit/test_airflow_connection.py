@@ -48,4 +48,4 @@ def test_the_connection_for_an_airflow_pixguard_does_not_start(
     assert name == "AIRFLOW_CONN_SPARK_PIXGUARD"
     connection = json.loads(value.strip("'"))
     assert connection["host"] == "k8s://https://kube.example:6443"
-    assert connection["extra"]["deploy-mode"] == "cluster"
+    assert connection["extra"]["deploy-mode"] == "client"  # the default: the supervised stream takes no other

@@ -75,6 +75,19 @@ def test_variables_env_defaults_and_job_conf_overlay(tmp_path: Path, monkeypatch
     assert "secret" not in repr(cluster.target.kafka)
 
 
+def test_sasl_settings_apply_only_to_a_sasl_protocol() -> None:
+    from pixguard.config import KafkaSettings
+
+    kafka = KafkaSettings(
+        bootstrap_servers="broker-1:9092", security_protocol="PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="svc"
+    )
+    assert not any(key.startswith("sasl.") for key in kafka.client_config())
+    assert not any(key.startswith("kafka.sasl.") for key in kafka.spark_options())
+    secured = kafka.model_copy(update={"security_protocol": "SASL_PLAINTEXT"})
+    assert secured.client_config()["sasl.mechanism"] == "PLAIN"
+    assert "PlainLoginModule" in secured.spark_options()["kafka.sasl.jaas.config"]
+
+
 def test_one_ca_file_serves_both_kafka_clients() -> None:
     from pixguard.config import KafkaSettings
 

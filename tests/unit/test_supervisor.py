@@ -162,6 +162,7 @@ def test_pending_records_compare_kafka_end_offsets_with_the_committed_batch(tmp_
     assert pending_records({0: (0, 120), 1: (0, 80)}, offsets["pix.transactions"]) == 0
     assert pending_records({0: (0, 130), 1: (0, 85)}, offsets["pix.transactions"]) == 15
     assert pending_records({0: (10, 40)}, None) == 30  # nothing committed yet: all retained records wait
+    assert committed_offsets(checkpoint.as_uri()) == (committed_at, offsets)  # as Spark names it on a cluster
 
 
 def test_deaths_far_apart_on_a_quiet_stream_are_not_consecutive(tmp_path: Path) -> None:
@@ -207,3 +208,20 @@ def test_killing_the_airflow_task_ends_supervision_instead_of_a_restart(
     monkeypatch.setenv("PIXGUARD_HOME", str(tmp_path / "home"))
     SupervisedSparkSubmitOperator(task_id="supervise", application="jobs/streaming.py").on_kill()
     assert JobSlot.for_bundle(bundle_for_dags()).stop_file.exists()
+
+
+def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping spark-submit would not stop a driver running on the cluster: refused before anything
+    is started, naming the key to change."""
+    from pixguard.config import ConfigError, load_bundle, load_streaming_config
+    from pixguard.supervisor import supervise_streaming
+    from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
+
+    monkeypatch.setenv("PIXGUARD_TEST_STORAGE", str(tmp_path / "lake"))
+    bundle = load_bundle(write_bundle(tmp_path, MINIMAL_BUNDLE), target="cluster", state_dir=tmp_path / "state")
+    assert bundle.target.spark.deploy_mode == "cluster"
+    config = load_streaming_config(PROJECT_ROOT)
+    with pytest.raises(ConfigError, match="use 'client'") as refused:
+        supervise_streaming(bundle, config, ["sleep", "60"], {}, run_for_s=1)
+    assert refused.value.key == "targets.cluster.spark.deploy_mode"
+    assert not (tmp_path / "state" / "run").exists()  # nothing was started
