@@ -112,17 +112,19 @@ def end_offsets(kafka_conf: dict, topic: str) -> int:
         consumer.close()
 
 
-def seed_reference_tables(bundle, config, simulator, seed: int) -> None:  # noqa: ANN001
+def seed_reference_tables(bundle, config, simulator, seed: int, days: int) -> dict:  # noqa: ANN001
     """The job joins the DICT key registry and fraud marks of the payers and payees it sees, as in
-    production: a day of the live traffic's population history writes them (not run through the job)."""
+    production: `days` of the live traffic's population history write them (not run through the job).
+    Marks follow confirmed reports by days, so a one-day history has next to none."""
     from pyspark.sql import SparkSession
 
-    run = run_history(bundle, config, simulator, days=1, seed=seed, backfill=False)
+    run = run_history(bundle, config, simulator, days=days, seed=seed, backfill=False)
     print(f"reference tables: {run.history.keys} keys, {run.history.marks} DICT marks", flush=True)
     SparkSession.getActiveSession().stop()  # the cores are the job's
+    return {"history_days": days, "reference_keys": run.history.keys, "reference_marks": run.history.marks}
 
 
-def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None) -> dict:
+def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, history_days: int) -> dict:
     suffix = f"bench{rate}-{uuid.uuid4().hex[:6]}"
     raw = yaml.safe_load((PROJECT_ROOT / "conf" / "streaming_config.yaml").read_text())
     for topic in raw["topics"].values():
@@ -141,7 +143,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None) -> d
     if persons:
         population = simulator.population.model_copy(update={"persons": persons, "companies": persons // 10})
         simulator = simulator.model_copy(update={"population": population})
-    seed_reference_tables(bundle, config, simulator, seed=rate + 1)
+    reference = seed_reference_tables(bundle, config, simulator, seed=rate + 1, days=history_days)
 
     log = (workdir / f"job-{rate}.log").open("wb")
     job = subprocess.Popen(
@@ -205,6 +207,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None) -> d
     return {
         "rate": rate,
         "population": simulator.population.persons + simulator.population.companies,
+        **reference,
         "published_rate": round(live.rate),
         "decided": len(measured),
         "published": live.sent,
@@ -231,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rates", default="1000,5000,10000")
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--persons", type=int, help="simulated persons (default: conf/simulator.yaml)")
+    parser.add_argument(
+        "--history-days", type=int, default=1, help="days of history that fill the DICT keys and marks tables"
+    )
     parser.add_argument("--workdir", help="keep job logs, tables and checkpoints here (default: a temporary folder)")
     args = parser.parse_args()
     bundle = load_bundle(PROJECT_ROOT)
@@ -240,7 +246,7 @@ def main() -> None:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for rate in (int(r) for r in args.rates.split(",")):
-            result = run_rate(rate, args.seconds, workdir, args.persons)
+            result = run_rate(rate, args.seconds, workdir, args.persons, args.history_days)
             print(json.dumps(result), flush=True)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.stream import checkpoint_files
 from pixguard.stream.decisions import DecisionBatch
 from pixguard.stream.job import checked_and_featured, checkpoint_query_id
 
@@ -65,7 +66,6 @@ def _forget_previous_backfill(spark: SparkSession, decisions_path: str, checkpoi
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    jvm_path = spark._jvm.org.apache.hadoop.fs.Path(checkpoint)
-    jvm_path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(jvm_path, True)
+    checkpoint_files.delete(spark, checkpoint, recursive=True)
     if DeltaTable.isDeltaTable(spark, decisions_path):
         DeltaTable.forPath(spark, decisions_path).delete(F.col("topic") == source_topic)

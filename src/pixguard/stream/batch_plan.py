@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pixguard.rules import Rule, RuleSet
+from pixguard.stream import checkpoint_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,33 +60,19 @@ class BatchPlan:
 
 
 class BatchPlans:
-    """One small file per batch under `<checkpoint>/pixguard_batch_plans`, through Hadoop's file
-    system (the checkpoint may be on object storage), the last KEEP_PLANS of them."""
+    """One small file per batch under `<checkpoint>/pixguard_batch_plans`, the last KEEP_PLANS of them."""
 
     def __init__(self, checkpoint: str) -> None:
         self.folder = f"{checkpoint.rstrip('/')}/{PLANS_FOLDER}"
 
-    def _path(self, spark: SparkSession, batch_id: int):  # noqa: ANN202
-        jvm_path = spark._jvm.org.apache.hadoop.fs.Path(f"{self.folder}/{batch_id}.json")
-        return jvm_path, jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
+    def _path(self, batch_id: int) -> str:
+        return f"{self.folder}/{batch_id}.json"
 
     def recorded(self, spark: SparkSession, batch_id: int) -> BatchPlan | None:
-        path, fs = self._path(spark, batch_id)
-        if not fs.exists(path):
-            return None
-        stream = fs.open(path)
-        try:
-            return BatchPlan.from_json(spark._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-        finally:
-            stream.close()
+        text = checkpoint_files.read_text(spark, self._path(batch_id))
+        return None if text is None else BatchPlan.from_json(text)
 
     def record(self, spark: SparkSession, plan: BatchPlan) -> None:
-        path, fs = self._path(spark, plan.batch_id)
-        out = fs.create(path, True)
-        try:
-            out.write(bytearray(plan.to_json().encode()))
-        finally:
-            out.close()
+        checkpoint_files.write_text(spark, self._path(plan.batch_id), plan.to_json())
         if plan.batch_id >= KEEP_PLANS:
-            old, _ = self._path(spark, plan.batch_id - KEEP_PLANS)
-            fs.delete(old, False)
+            checkpoint_files.delete(spark, self._path(plan.batch_id - KEEP_PLANS))

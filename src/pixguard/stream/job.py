@@ -19,6 +19,7 @@ from pixguard.contract import load_transaction_checks
 from pixguard.delta_tables import read_if_exists
 from pixguard.features.enrich import STATE_TTL_MS, with_behaviour_features
 from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, label_schema, struct_of
+from pixguard.stream import checkpoint_files
 from pixguard.stream.batch_plan import BatchPlans
 from pixguard.stream.decisions import DecisionBatch
 from pixguard.stream.ingest import start_raw_ingest
@@ -46,7 +47,7 @@ DECISIONS_QUERY = "decisions"
 LABELS_QUERY = "fraud_labels"
 DICT_KEYS_QUERY = "dict_keys"
 DICT_MARKS_QUERY = "dict_marks"
-HISTORY_PIN = "pixguard_history_version"  # inside the decision query's checkpoint
+HISTORY_PIN = "pixguard_history_version.json"  # inside the decision query's checkpoint
 
 
 class FeatureStateMismatch(RuntimeError):
@@ -91,17 +92,12 @@ def decided_history(spark: SparkSession, bundle: Bundle, config: StreamingConfig
 def pinned_history_version(spark: SparkSession, checkpoint: str, decisions_path: str) -> int | None:
     """The `decisions` version a new query's history is read at, kept inside its checkpoint (so it
     goes with it): recorded by the first start, reused by a restart. None: no table then."""
-    from pyspark.errors import AnalysisException
-
     pin = f"{checkpoint.rstrip('/')}/{HISTORY_PIN}"
-    try:
-        return json.loads(spark.read.text(pin).first().value)["version"]
-    except AnalysisException:  # no pin yet: this checkpoint is new
-        pass
-    table = read_if_exists(spark, decisions_path)
+    if (recorded := checkpoint_files.read_text(spark, pin)) is not None:
+        return json.loads(recorded)["version"]
+    table = read_if_exists(spark, decisions_path)  # no pin yet: this checkpoint is new
     version = None if table is None else _latest_version(spark, decisions_path)
-    pinned = json.dumps({"version": version})  # text, not a JSON source: Spark drops null fields
-    spark.createDataFrame([(pinned,)], "value string").coalesce(1).write.mode("errorifexists").text(pin)
+    checkpoint_files.write_text(spark, pin, json.dumps({"version": version}), overwrite=False)
     return version
 
 
@@ -133,8 +129,10 @@ def checked_and_featured(
 def checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
     """The query id Spark keeps in the checkpoint: stable across restarts, new with a new checkpoint,
     which is exactly the lifetime a Delta txnAppId needs."""
-    line = spark.read.text(f"{checkpoint.rstrip('/')}/metadata").first()
-    return json.loads(line.value)["id"]
+    metadata = checkpoint_files.read_text(spark, f"{checkpoint.rstrip('/')}/metadata")
+    if metadata is None:
+        raise FileNotFoundError(f"{checkpoint} has no metadata: the query has not started on it")
+    return json.loads(metadata.splitlines()[0])["id"]
 
 
 def start_decision_query(
