@@ -57,27 +57,28 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif settings.executor_python:
         os.environ["PYSPARK_PYTHON"] = settings.executor_python
-    conf = spark_conf(bundle, job_name)
-    conf["spark.jars"] = ",".join(dict.fromkeys([*conf["spark.jars"].split(","), *_jars_from_spark_submit()]))
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
     builder = builder.master(settings.master)
-    for key, value in conf.items():
+    for key, value in spark_conf(bundle, job_name).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if not settings.is_local:
+        _ship_resolved_packages(spark)
         spark.sparkContext.addPyFile(str(build_package_archive(bundle.state_dir / "artifacts")))
     return spark
 
 
-def _jars_from_spark_submit() -> list[str]:
-    """Under spark-submit the driver's JVM runs already, and spark-submit has put the jars it resolved
-    from `spark.jars.packages` into its `spark.jars`. Setting `spark.jars` again from the session
-    builder would replace them: harmless on a local master, whose executors share the driver's class
-    path, but the executors of a cluster would then lack Delta and the Kafka connector."""
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # started by this process: its conf is the builder's
-        return []
-    from pyspark import SparkConf, SparkContext
+def _ship_resolved_packages(spark: SparkSession) -> None:
+    """Give the executors the jars resolved from `spark.jars.packages` (Delta, the Kafka connector).
 
-    SparkContext._ensure_initialized()  # noqa: SLF001 - joins the JVM spark-submit started, as getOrCreate would
-    return [jar for jar in SparkConf().get("spark.jars", "").split(",") if jar]
+    spark-submit, the one that launched this driver or the one pyspark runs to start its JVM, resolves
+    the packages into the JVM's `spark.jars`; the session's own `spark.jars` (the feature jar) then
+    replaces that list. A local master does not mind: its executors share the driver's class path.
+    The executors of a cluster would lack the packages' classes, and every task reading or writing
+    Delta fails to deserialize (ClassCastException on a SerializedLambda)."""
+    resolved = spark._jvm.System.getProperty("spark.jars") or ""
+    shipped = {Path(jar).name for jar in spark.sparkContext.getConf().get("spark.jars", "").split(",") if jar}
+    for jar in resolved.split(","):
+        if jar and Path(jar).name not in shipped:
+            spark._jsc.sc().addJar(jar)

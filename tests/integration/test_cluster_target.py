@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyspark
 import pytest
 import requests
 import yaml
@@ -65,16 +66,19 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     spark_class = str(Path(sys.executable).parent / "spark-class")
     port, ui_port, worker_ui_port = free_port(), free_port(), free_port()
     master_url, ui = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
+    env = {"SPARK_HOME": str(Path(pyspark.__file__).parent)}  # spark-class finds its jars there
     master, worker = ManagedProcess("spark-master", folder), ManagedProcess("spark-worker", folder)
     master.start(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port)]
         + ["--webui-port", str(ui_port)],
+        env=env,
         ports=[port, ui_port],
     )
     worker.start(
         [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1"]
         + ["--cores", WORKER_CORES, "--memory", WORKER_MEMORY, "--webui-port", str(worker_ui_port)]
         + ["--work-dir", str(folder / "work")],
+        env=env,
     )
     try:
         wait_for(lambda: _master_state(ui).get("aliveworkers") == 1, 120, "the worker to register", 1)
@@ -221,9 +225,26 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     assert all(r.score is not None for r in rows)
     assert "started 1x, restarts 0 (deaths 0, stalls 0)" in output, output[-5000:]
 
-    apps = _master_state(master_ui)
-    applications = apps.get("completedapps", []) + apps.get("activeapps", [])
-    ran_here = [a for a in applications if a["name"] == "pixguard-streaming"]
-    assert ran_here, apps  # on the standalone master, not in a local[*] driver
     archives = list((home / "artifacts").glob("pixguard-*.zip"))
     assert len(archives) == 1, "the driver ships the package it runs"
+
+    # The retraining DAG's tasks start their session in the Airflow worker's own process, without
+    # spark-submit: its executors need the Delta jars and the package as well.
+    probe = (
+        "import sys\n"
+        "from pixguard.config import load_bundle\n"
+        "from pixguard.simulator.documents import is_valid_cpf\n"
+        "from pixguard.spark import build_spark_session\n"
+        "spark = build_spark_session(load_bundle(target='cluster'), 'retrain')\n"
+        "documents = spark.read.format('delta').load(sys.argv[1]).select('payer_document').rdd\n"
+        "checked = documents.map(lambda row: is_valid_cpf(row.payer_document)).collect()\n"
+        "print('valid payer documents', sum(checked), 'of', len(checked))\n"
+    )
+    in_process = subprocess.run(
+        [sys.executable, "-c", probe, decisions_path], capture_output=True, text=True, timeout=600
+    )
+    assert f"valid payer documents {len(ids)} of {len(ids)}" in in_process.stdout, in_process.stderr[-5000:]
+
+    apps = _master_state(master_ui)
+    applications = {a["name"] for a in apps.get("completedapps", []) + apps.get("activeapps", [])}
+    assert {"pixguard-streaming", "pixguard-retrain"} <= applications, apps  # on the master, not local[*]
