@@ -10,7 +10,9 @@ is the input topic's end offsets minus the decisions published, sampled every 5 
 
 Run: .venv/bin/python bench/streaming_throughput.py --rates 1000,5000,10000 --seconds 120
 (needs `pixguard up`; a champion model is used if one is registered, else rules only). The job's
-home gets the key registry and DICT marks of the simulated population first, as the demo's has.
+home gets the key registry and DICT marks of the simulated population first, as the demo's has:
+`--history-days` of history write them (1 by default, which makes next to no marks; 30, as the
+demo, about 4,000).
 
 `--persons` sizes the simulated population (default: conf/simulator.yaml's). Pix has about 170
 million users for 3,600 payments a second; conf/simulator.yaml's 60,000 persons at 1,000 tx/s make

@@ -1,8 +1,8 @@
 """The pixguard package as a zip for the executors of a cluster (`SparkContext.addPyFile`).
 
 On a cluster the executors' Python has the locked dependencies but not this project: the model's
-pandas UDFs and the validation functions import `pixguard` there. Each session ships the package its
-driver runs, so executors never run other code than their driver, whatever is installed on the nodes.
+pandas UDFs and the validation functions import `pixguard` there. Each session ships the package
+its driver imported, read from where the driver imported it, whatever is installed on the nodes.
 
 The archive is named by a hash of its content and written once: a driver started after an upgrade
 ships the new code under a new name, and two drivers of the same code share one file."""
@@ -34,11 +34,11 @@ def build_package_archive(folder: Path, package_dir: Path | None = None) -> Path
     """`folder/pixguard-<content hash>.zip`, built if it is not there yet; the package is the one
     imported by this process unless `package_dir` says otherwise."""
     package_dir = package_dir or Path(pixguard.__file__).resolve().parent
-    files = package_files(package_dir)
+    # Read once: the name and the zip are made of the same bytes, even if the sources change meanwhile.
+    contents = {p.relative_to(package_dir.parent).as_posix(): p.read_bytes() for p in package_files(package_dir)}
     digest = hashlib.sha256()
-    for path in files:
-        relative = path.relative_to(package_dir.parent).as_posix()
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, content in contents.items():
+        digest.update(name.encode() + b"\0" + content + b"\0")
     archive = folder / f"{package_dir.name}-{digest.hexdigest()[:16]}.zip"
     if archive.is_file():
         return archive
@@ -47,11 +47,11 @@ def build_package_archive(folder: Path, package_dir: Path | None = None) -> Path
     os.close(handle)
     try:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
-            for path in files:
-                entry = zipfile.ZipInfo(path.relative_to(package_dir.parent).as_posix(), date_time=_ZIP_TIME)
+            for name, content in contents.items():
+                entry = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 entry.external_attr = 0o644 << 16
-                zipped.writestr(entry, path.read_bytes())
+                zipped.writestr(entry, content)
         os.replace(partial, archive)  # another driver may have raced us: same content, same name
     finally:
         Path(partial).unlink(missing_ok=True)

@@ -55,7 +55,7 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
     # Locally that must be this one, with its packages, not whatever `python3` is first on PATH.
     if settings.is_local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    elif settings.executor_python:
+    elif settings.executor_python and "spark.pyspark.python" not in settings.conf:  # that one wins, as in Spark
         os.environ["PYSPARK_PYTHON"] = settings.executor_python
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
     builder = builder.master(settings.master)

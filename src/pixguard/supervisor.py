@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -58,15 +59,18 @@ class Progress:
     pending_records: int  # records in Kafka after the last committed offsets
 
 
+@functools.lru_cache(maxsize=8)  # an object store's client (and its region lookup) once, not every poll
 def checkpoint_filesystem(checkpoint: str):  # noqa: ANN201 - a pyarrow FileSystem and the path in it
-    """Where a checkpoint lives, as Spark names it: a local path or a URI (file://, s3a://, gs://,
-    abfss://, hdfs://...). Hadoop's S3 scheme is `s3a`; pyarrow's is `s3`."""
+    """Where a checkpoint lives, as Spark names it: a local path or a URI (file:, s3a://, gs://,
+    abfss://...). Hadoop's S3 scheme is `s3a`; pyarrow's is `s3`."""
+    from urllib.parse import urlsplit
+
     from pyarrow import fs
 
-    if "://" not in checkpoint:
-        return fs.LocalFileSystem(), str(Path(checkpoint).absolute())
-    scheme, rest = checkpoint.split("://", 1)
-    return fs.FileSystem.from_uri(f"{'s3' if scheme == 's3a' else scheme}://{rest}")
+    scheme = urlsplit(checkpoint).scheme
+    if scheme in ("", "file"):
+        return fs.LocalFileSystem(), str(Path(urlsplit(checkpoint).path if scheme else checkpoint).absolute())
+    return fs.FileSystem.from_uri(("s3" if scheme == "s3a" else scheme) + checkpoint[len(scheme) :])
 
 
 def committed_offsets(checkpoint: str | Path) -> tuple[float | None, dict[str, dict[int, int]]]:
@@ -79,6 +83,8 @@ def committed_offsets(checkpoint: str | Path) -> tuple[float | None, dict[str, d
     if not commits:
         return None, {}
     newest = commits[-1]
+    # A store that gives no modification time: taken as now, i.e. never a stall (as when unreadable).
+    committed_at = newest.mtime_ns / 1e9 if newest.mtime_ns is not None else time.time()
     offsets: dict[str, dict[int, int]] = {}
     offsets_file = f"{root}/offsets/{newest.base_name}"
     if filesystem.get_file_info(offsets_file).is_file:
@@ -91,7 +97,7 @@ def committed_offsets(checkpoint: str | Path) -> tuple[float | None, dict[str, d
                 if isinstance(source, dict):
                     for topic, partitions in source.items():
                         offsets[topic] = {int(p): int(o) for p, o in partitions.items()}
-    return newest.mtime.timestamp(), offsets
+    return committed_at, offsets
 
 
 def pending_records(end_offsets: dict[int, tuple[int, int]], committed: dict[int, int] | None) -> int:
@@ -124,20 +130,27 @@ def _partition(topic: str, partition: int):  # noqa: ANN202
     return TopicPartition(topic, partition)
 
 
+def read_progress(checkpoint: str, end_offsets: Callable[[], dict[int, tuple[int, int]]], topic: str) -> Progress:
+    """Progress as the checkpoint and Kafka tell it. Either one unreadable for a poll (storage or
+    broker down, credentials expiring) leaves the job's health unknown: the failure is logged and
+    nothing counts as waiting, so it is never taken for a stall (a dead job is still seen)."""
+    try:
+        committed_at, offsets = committed_offsets(checkpoint)
+    except OSError as exc:
+        log.warning("cannot read the checkpoint %s: %s", checkpoint, exc)
+        return Progress(None, 0)
+    try:
+        waiting = pending_records(end_offsets(), offsets.get(topic))
+    except Exception as exc:  # noqa: BLE001 - Kafka unreachable: the job cannot progress either; not its fault
+        log.warning("cannot read Kafka end offsets of %s: %s", topic, exc)
+        waiting = 0
+    return Progress(committed_at, waiting)
+
+
 def checkpoint_probe(bundle: Bundle, config: StreamingConfig) -> Callable[[], Progress]:
     checkpoint = bundle.target.checkpoint_path(STREAM_QUERY)
     topic = config.topics.transactions.name
-
-    def probe() -> Progress:
-        committed_at, offsets = committed_offsets(checkpoint)
-        try:
-            waiting = pending_records(kafka_end_offsets(bundle, topic), offsets.get(topic))
-        except Exception as exc:  # noqa: BLE001 - Kafka unreachable: the job cannot progress either; not its fault
-            log.warning("cannot read Kafka end offsets of %s: %s", topic, exc)
-            waiting = 0
-        return Progress(committed_at, waiting)
-
-    return probe
+    return lambda: read_progress(checkpoint, lambda: kafka_end_offsets(bundle, topic), topic)
 
 
 # ------------------------------------------------------------------ the job's process and the lock

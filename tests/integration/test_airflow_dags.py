@@ -20,6 +20,7 @@ import yaml
 from pixguard.config import Bundle, load_bundle
 from pixguard.stack.airflow_server import airflow_env, prepare_home
 from pixguard.stack.processes import group_members
+from tests.integration.airflow_helpers import airflow, airflow_env_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +53,6 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 """
 
 
-def airflow_env_for(bundle: Bundle, home: Path) -> dict[str, str]:
-    """The session's Airflow (home, DB, connection) with a PIXGUARD_HOME of the test's own."""
-    return {**os.environ, **airflow_env(bundle), "PIXGUARD_HOME": str(home)}
-
-
-def airflow(bundle: Bundle, home: Path, *args: str, timeout_s: float = 900) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "airflow"), *args]
-    return subprocess.run(command, env=airflow_env_for(bundle, home), capture_output=True, text=True, timeout=timeout_s)
-
-
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 2.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -69,14 +60,6 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, poll_s:
             return
         time.sleep(poll_s)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def airflow_db(bundle: Bundle) -> Bundle:
-    prepare_home(bundle)
-    result = airflow(bundle, bundle.state_dir, "db", "migrate", timeout_s=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return bundle
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from py4j.protocol import Py4JJavaError
 
 from pixguard.stream import checkpoint_files
 from pixguard.stream.job import pinned_history_version
@@ -23,9 +22,12 @@ def test_read_write_and_delete(spark, tmp_path: Path, as_uri: bool) -> None:  # 
     assert (tmp_path / "checkpoint" / "plans" / "7.json").read_text() == '{"batch_id": 7, "note": "ação"}'
     checkpoint_files.write_text(spark, path, "replaced")
     assert checkpoint_files.read_text(spark, path) == "replaced"
-    with pytest.raises(Py4JJavaError, match="FileAlreadyExistsException"):
+    with pytest.raises(FileExistsError):
         checkpoint_files.write_text(spark, path, "once only", overwrite=False)
     assert checkpoint_files.read_text(spark, path) == "replaced"
+    assert [p.name for p in (tmp_path / "checkpoint" / "plans").iterdir() if not p.name.startswith(".")] == [
+        "7.json"
+    ]  # no partial file left beside it
     checkpoint_files.delete(spark, f"{folder}/checkpoint", recursive=True)
     assert not (tmp_path / "checkpoint").exists()
 

@@ -29,9 +29,10 @@ from pixguard.config import Bundle, load_bundle
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.model.publish import log_fraud_model
 from pixguard.producer import make_producer, publish
-from pixguard.stack.airflow_server import prepare_home, spark_connection
+from pixguard.stack.airflow_server import spark_connection
 from pixguard.stack.processes import ManagedProcess, free_port
-from tests.integration.test_airflow_dags import PROJECT_ROOT, airflow, airflow_env_for, wait_for
+from tests.integration.airflow_helpers import airflow_env_for
+from tests.integration.test_airflow_dags import PROJECT_ROOT, wait_for
 from tests.integration.test_hot_reload import tiny_booster
 from tests.unit.test_validate import encode, good_message, valid_cpf
 
@@ -119,16 +120,8 @@ def champion(bundle: Bundle, mlflow_server) -> Iterator[str]:  # noqa: ANN001
         client.delete_registered_model_alias(name, registry.CHAMPION)
 
 
-@pytest.fixture(scope="module")
-def airflow_ready(bundle: Bundle) -> Bundle:
-    prepare_home(bundle)
-    result = airflow(bundle, bundle.state_dir, "db", "migrate", timeout_s=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return bundle
-
-
 def test_the_supervised_stream_runs_on_a_standalone_cluster(
-    airflow_ready: Bundle,
+    airflow_db: Bundle,
     isolated,  # noqa: ANN001
     standalone_cluster: tuple[str, str],
     executor_python: Path,
@@ -189,7 +182,7 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
             return []
 
     env = {
-        **airflow_env_for(airflow_ready, home),
+        **airflow_env_for(airflow_db, home),
         **cluster_env,
         f"AIRFLOW_CONN_{cluster.target.airflow.spark_conn_id.upper()}": spark_connection(cluster),
     }
@@ -239,11 +232,14 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
         "documents = spark.read.format('delta').load(sys.argv[1]).select('payer_document').rdd\n"
         "checked = documents.map(lambda row: is_valid_cpf(row.payer_document)).collect()\n"
         "print('valid payer documents', sum(checked), 'of', len(checked))\n"
+        "executables = spark.sparkContext.parallelize(range(4), 4).map(lambda _: sys.executable).distinct()\n"
+        "print('executor python', *executables.collect())\n"
     )
     in_process = subprocess.run(
         [sys.executable, "-c", probe, decisions_path], capture_output=True, text=True, timeout=600
     )
     assert f"valid payer documents {len(ids)} of {len(ids)}" in in_process.stdout, in_process.stderr[-5000:]
+    assert f"executor python {executor_python}\n" in in_process.stdout  # the target's, not the driver's
 
     apps = _master_state(master_ui)
     applications = {a["name"] for a in apps.get("completedapps", []) + apps.get("activeapps", [])}

@@ -225,3 +225,38 @@ def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monke
         supervise_streaming(bundle, config, ["sleep", "60"], {}, run_for_s=1)
     assert refused.value.key == "targets.cluster.spark.deploy_mode"
     assert not (tmp_path / "state" / "run").exists()  # nothing was started
+
+
+def test_checkpoints_are_found_as_spark_names_them(tmp_path: Path) -> None:
+    from pyarrow import fs
+
+    from pixguard.supervisor import checkpoint_filesystem
+
+    for name in (str(tmp_path), tmp_path.as_uri(), f"file:{tmp_path}"):  # file:/x is Hadoop's own spelling
+        filesystem, path = checkpoint_filesystem(name)
+        assert isinstance(filesystem, fs.LocalFileSystem) and path == str(tmp_path), name
+    # Hadoop's S3 scheme is s3a; pyarrow's s3 (a region given: no lookup over the network)
+    filesystem, path = checkpoint_filesystem("s3a://lake/pix/_checkpoints/decisions?region=sa-east-1")
+    assert isinstance(filesystem, fs.S3FileSystem) and path == "lake/pix/_checkpoints/decisions"
+    assert filesystem.region == "sa-east-1"
+
+
+def test_a_checkpoint_that_cannot_be_read_is_not_taken_for_a_stall(tmp_path: Path) -> None:
+    """Storage failing for a poll (here: `commits` is not a folder): no commit time and nothing known
+    to wait, so the supervisor neither restarts the job as stalled nor dies."""
+    from pixguard.supervisor import read_progress
+
+    checkpoint = tmp_path / "decisions"
+    checkpoint.mkdir()
+    (checkpoint / "commits").write_text("not a folder")
+    progress = read_progress(str(checkpoint), lambda: {0: (0, 500)}, "pix.transactions")
+    assert progress == Progress(None, 0)
+
+    (checkpoint / "commits").unlink()
+    (checkpoint / "commits").mkdir()
+    assert read_progress(str(checkpoint), lambda: {0: (0, 500)}, "pix.transactions") == Progress(None, 500)
+
+    def kafka_down() -> dict:
+        raise RuntimeError("broker unreachable")
+
+    assert read_progress(str(checkpoint), kafka_down, "pix.transactions") == Progress(None, 0)

@@ -4,6 +4,7 @@ so they live wherever the checkpoint does: a local folder, HDFS or object storag
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,13 +29,24 @@ def read_text(spark: SparkSession, path: str) -> str | None:
 
 
 def write_text(spark: SparkSession, path: str, text: str, overwrite: bool = True) -> None:
-    """Without `overwrite`, a file already there raises (Hadoop's FileAlreadyExistsException)."""
+    """Written beside, then renamed into place: a crash mid-write leaves no half file for a restart to
+    read (a rename is atomic on a local disk and HDFS). Without `overwrite`, a file already there
+    raises FileExistsError."""
     hadoop_path, fs = _resolve(spark, path)
-    out = fs.create(hadoop_path, overwrite)
+    partial = spark._jvm.org.apache.hadoop.fs.Path(f"{path}.{uuid.uuid4().hex}.partial")
+    out = fs.create(partial, False)
     try:
         out.write(bytearray(text.encode()))
     finally:
         out.close()
+    if fs.exists(hadoop_path):
+        if not overwrite:  # checked here: a local rename would replace the file
+            fs.delete(partial, False)
+            raise FileExistsError(path)
+        fs.delete(hadoop_path, False)
+    if not fs.rename(partial, hadoop_path):
+        fs.delete(partial, False)
+        raise OSError(f"could not write {path}")
 
 
 def delete(spark: SparkSession, path: str, recursive: bool = False) -> None:
