@@ -47,19 +47,28 @@ def features_jar(bundle: Bundle) -> Path:
     return jar
 
 
+def executor_python(bundle: Bundle, job_name: str) -> str | None:
+    """The interpreter a cluster's executors start for this job: the target's `executor_python`,
+    unless the target's or the job's Spark conf sets `spark.pyspark.python`, which wins, as in Spark."""
+    if "spark.pyspark.python" in bundle.spark_conf_for(job_name):
+        return None
+    return bundle.target.spark.executor_python
+
+
 def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
     settings = bundle.target.spark
+    conf = spark_conf(bundle, job_name)
     # Executors start the interpreter the driver names when its context starts (PYSPARK_PYTHON).
     # Locally that must be this one, with its packages, not whatever `python3` is first on PATH.
     if settings.is_local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    elif settings.executor_python and "spark.pyspark.python" not in settings.conf:  # that one wins, as in Spark
-        os.environ["PYSPARK_PYTHON"] = settings.executor_python
+    elif interpreter := executor_python(bundle, job_name):
+        os.environ["PYSPARK_PYTHON"] = interpreter
     builder = SparkSession.builder.appName(app_name or f"{bundle.name}-{job_name}")
     builder = builder.master(settings.master)
-    for key, value in spark_conf(bundle, job_name).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

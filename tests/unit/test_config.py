@@ -211,3 +211,23 @@ def test_every_job_session_carries_the_feature_jar_before_the_bundle_s_own_jars(
     (root / FEATURES_JAR).parent.mkdir()
     (root / FEATURES_JAR).write_bytes(b"jar")
     assert spark_conf(bundle, "streaming")["spark.jars"] == f"{root / FEATURES_JAR},/opt/extra.jar"
+
+
+def test_spark_pyspark_python_in_the_target_or_the_job_conf_wins_over_executor_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixguard.spark import executor_python
+
+    monkeypatch.setenv("PIXGUARD_TEST_STORAGE", "s3a://lake/pix")
+    cluster_spark = 'spark: {master: "${env:PIXGUARD_TEST_MASTER:-yarn}", deploy_mode: cluster}'
+
+    def interpreter(spark: str, job_conf: str = "spark.sql.shuffle.partitions: 8") -> str | None:
+        text = MINIMAL_BUNDLE.replace(cluster_spark, spark).replace("spark.sql.shuffle.partitions: 8", job_conf)
+        return executor_python(load_bundle(write_bundle(tmp_path, text), target="cluster"), "streaming")
+
+    assert interpreter("spark: {master: yarn, executor_python: /opt/py/bin/python}") == "/opt/py/bin/python"
+    assert interpreter("spark: {master: yarn}") is None
+    in_target = "spark: {master: yarn, executor_python: /opt/py/bin/python, conf: {spark.pyspark.python: /x/python}}"
+    assert interpreter(in_target) is None
+    in_job = "spark.pyspark.python: /job/python"
+    assert interpreter("spark: {master: yarn, executor_python: /opt/py/bin/python}", in_job) is None
