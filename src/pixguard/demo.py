@@ -24,6 +24,8 @@ HISTORY_PER_DAY = int(os.environ.get("PIXGUARD_DEMO_HISTORY_PER_DAY", "12000"))
 LIVE_RATE = float(os.environ.get("PIXGUARD_DEMO_RATE", "300"))
 LIVE_SECONDS = float(os.environ.get("PIXGUARD_DEMO_SECONDS", "90"))
 JOB_START_TIMEOUT_S = 300
+# After the traffic ends, how long the demo waits for the job to decide the rest.
+DRAIN_TIMEOUT_S = 300
 
 
 def step(text: str) -> None:
@@ -70,24 +72,36 @@ def _start_job(bundle: Bundle) -> tuple[subprocess.Popen, str]:
 
 
 def _show_decisions(
-    bundle: Bundle, config: StreamingConfig, traffic: threading.Thread, job: subprocess.Popen
-) -> Counter:
+    bundle: Bundle, config: StreamingConfig, traffic: threading.Thread, summary: dict, job: subprocess.Popen
+) -> tuple[Counter, int]:
+    """Print decisions as they come until every payment sent is decided or quarantined (pix.dlq),
+    or the job stops, or DRAIN_TIMEOUT_S after the traffic ended. Returns the decisions by kind and
+    the number quarantined."""
     from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-    topic = config.topics.decisions.name
+    decisions, dlq = config.topics.decisions.name, config.topics.dlq.name
     consumer = Consumer({**bundle.target.kafka.client_config(), "group.id": f"demo-{time.time_ns()}"})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+    listed = consumer.list_topics(timeout=10).topics
+    consumer.assign([TopicPartition(t, p, OFFSET_END) for t in (decisions, dlq) for p in listed[t].partitions])
     counts: Counter = Counter()
-    deadline, last_seen = time.monotonic() + LIVE_SECONDS + JOB_START_TIMEOUT_S, time.monotonic()
+    quarantined = 0
+    traffic_ended_at: float | None = None
+    deadline = time.monotonic() + LIVE_SECONDS + JOB_START_TIMEOUT_S
     try:
-        while time.monotonic() < deadline and job.poll() is None:
+        while job.poll() is None:
+            if traffic_ended_at is None and not traffic.is_alive():
+                traffic_ended_at = time.monotonic()
+                deadline = max(deadline, traffic_ended_at + DRAIN_TIMEOUT_S)
+            if "live" in summary and sum(counts.values()) + quarantined >= summary["live"].sent:
+                break  # every payment sent has its decision
+            if time.monotonic() > deadline:
+                break
             message = consumer.poll(0.5)
             if message is None or message.error():
-                if not traffic.is_alive() and counts and time.monotonic() - last_seen > 20:
-                    break  # traffic is over and the job has caught up
                 continue
-            last_seen = time.monotonic()
+            if message.topic() == dlq:
+                quarantined += 1
+                continue
             decision = json.loads(message.value())
             counts[decision["decision"]] += 1
             if decision["decision"] != "APPROVE" or counts["APPROVE"] % 200 == 1:
@@ -102,7 +116,7 @@ def _show_decisions(
                 )
     finally:
         consumer.close()
-    return counts
+    return counts, quarantined
 
 
 def main() -> int:
@@ -152,7 +166,7 @@ def main() -> int:
     traffic = threading.Thread(target=traffic_run, daemon=True)
     traffic.start()
     try:
-        counts = _show_decisions(bundle, config, traffic, job)
+        counts, quarantined = _show_decisions(bundle, config, traffic, summary, job)
         if job.poll() is not None:
             print(f"  the streaming job stopped early (exit code {job.returncode}): see {log_path}")
         traffic.join()
@@ -166,7 +180,14 @@ def main() -> int:
     step("Summary")
     if "live" in summary:
         print(f"  simulator: {summary['live'].text()}")
-    print(f"  decisions received on {config.topics.decisions.name}: {dict(counts)}")
+    print(f"  decisions received on {config.topics.decisions.name}: {dict(counts)}; quarantined: {quarantined}")
+    decided = sum(counts.values()) + quarantined
+    if "live" in summary and decided < summary["live"].sent:
+        print(
+            f"  {summary['live'].sent - decided} of the {summary['live'].sent} payments sent were not decided when"
+            f" the demo stopped waiting: they stay in {config.topics.transactions.name}, and the streaming job"
+            " decides them when it runs again (`pixguard up` and Airflow's pix_streaming DAG, or jobs/streaming.py)"
+        )
     print(f"  Delta tables under {bundle.target.storage_root}; streaming job log {log_path}")
     print("  next: `pixguard model list`, `pixguard status`, `pixguard report`, the Airflow and MLflow UIs above")
     print("  the stack keeps running: `pixguard down` stops it (add --purge to delete all state)")
