@@ -52,3 +52,13 @@ def write_text(spark: SparkSession, path: str, text: str, overwrite: bool = True
 def delete(spark: SparkSession, path: str, recursive: bool = False) -> None:
     hadoop_path, fs = _resolve(spark, path)
     fs.delete(hadoop_path, recursive)
+
+
+def has_files(spark: SparkSession, folder: str) -> bool:
+    """Whether the folder holds a file of its own (hidden ones, e.g. Hadoop's .crc, do not count)."""
+    hadoop_path, fs = _resolve(spark, folder)
+    if not fs.exists(hadoop_path):
+        return False
+    return any(
+        status.isFile() and not status.getPath().getName().startswith(".") for status in fs.listStatus(hadoop_path)
+    )

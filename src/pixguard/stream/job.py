@@ -66,25 +66,36 @@ def decision_input(spark: SparkSession, bundle: Bundle, config: StreamingConfig)
 
     raw = read_kafka_stream(spark, bundle.target.kafka, config.topics.transactions.name, config.source)
     return checked_and_featured(
-        raw, bundle, config, now=F.current_timestamp(), history=decided_history(spark, bundle, config)
+        raw,
+        bundle,
+        config,
+        now=F.current_timestamp(),
+        history=decided_history(
+            spark, bundle.target.checkpoint_path(DECISIONS_QUERY), bundle.target.table_path(config.tables.decisions)
+        ),
     )
 
 
-def decided_history(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame | None:
+def decided_history(spark: SparkSession, checkpoint: str, decisions_path: str) -> DataFrame | None:
     """The payments in `decisions` the feature state can still reach (STATE_TTL_MS): the past a new
     decision query starts from, e.g. the history `make demo` backfills. Read only by a query's first
     micro-batch; a query resuming from its checkpoint has its own state.
 
     The table is read as of the version pinned when the query's checkpoint was new: if the first
     micro-batch committed its decisions and the job died before the checkpoint did, the replayed
-    batch must not find its own payments in its past (each would be quarantined as a repeat)."""
+    batch must not find its own payments in its past (each would be quarantined as a repeat).
+    Once the first batch has committed, Spark no longer reads the history: the query gets none of
+    it (an empty frame of the same shape), since the pinned version leaves the Delta log after
+    `delta.logRetentionDuration` (30 days) and reading it would fail every later restart."""
     from pyspark.sql import functions as F
 
-    path = bundle.target.table_path(config.tables.decisions)
-    version = pinned_history_version(spark, bundle.target.checkpoint_path(DECISIONS_QUERY), path)
+    version = pinned_history_version(spark, checkpoint, decisions_path)
     if version is None:
         return None
-    decisions = spark.read.format("delta").option("versionAsOf", version).load(path)
+    if checkpoint_files.has_files(spark, f"{checkpoint.rstrip('/')}/commits"):
+        decisions = spark.read.format("delta").load(decisions_path).where(F.lit(False))
+    else:
+        decisions = spark.read.format("delta").option("versionAsOf", version).load(decisions_path)
     reach = F.timestamp_millis(F.unix_millis(F.current_timestamp()) - STATE_TTL_MS)
     return decisions.where(F.col("event_time") >= reach).select(*TRANSACTION_FIELDS)
 
