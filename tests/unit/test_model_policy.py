@@ -69,6 +69,42 @@ def test_a_champion_set_outside_the_registry_module_is_the_first_entry() -> None
     assert champion_stack([move("5", "4")]) == ["4", "5"]
 
 
+def test_a_champion_set_in_the_mlflow_ui_between_recorded_moves_is_what_a_rollback_returns_to() -> None:
+    recorded = [move("1", None), move("2", "1"), move("3", "2")]
+    # Someone pulled 3 in the UI, back to 2; the retraining DAG then promoted 4 over 2.
+    assert champion_stack([*recorded, move("4", "2")]) == ["1", "2", "3", "2", "4"]
+    # The UI set 5, unrecorded; 6 promoted over it: a rollback goes to 5.
+    assert champion_stack([move("1", None), move("2", "1"), move("6", "5")])[-2:] == ["5", "6"]
+    # A rollback from a version set in the UI pops it, back to what was in force before it.
+    assert champion_stack([*recorded, move("2", "7", kind="rollback")]) == ["1", "2", "3", "2"]
+
+
+class _Registry:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> None:
+        raise self.error
+
+
+def test_only_a_missing_model_or_alias_reads_as_no_champion() -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+
+    from pixguard.model.registry import alias_version
+
+    missing_alias = MlflowException("Registered model alias champion not found.", INVALID_PARAMETER_VALUE)
+    assert alias_version(_Registry(missing_alias), "pix-fraud", "champion") is None
+    missing_model = MlflowException("Registered Model with name=pix-fraud not found", RESOURCE_DOES_NOT_EXIST)
+    assert alias_version(_Registry(missing_model), "pix-fraud", "champion") is None
+    for down in (
+        MlflowException("API request to endpoint /api/2.0/mlflow/registered-models/alias failed"),
+        MlflowException("service unavailable", TEMPORARILY_UNAVAILABLE),
+    ):
+        with pytest.raises(MlflowException):
+            alias_version(_Registry(down), "pix-fraud", "champion")
+
+
 def test_the_project_policy_and_training_files_load() -> None:
     policy = load_promotion_policy(PROJECT_ROOT)
     settings = load_training_settings(PROJECT_ROOT)

@@ -56,12 +56,19 @@ def _client(tracking_uri: str) -> Any:
 
 
 def alias_version(client: Any, name: str, alias: str) -> str | None:
+    """The version behind the alias; None when the model or the alias does not exist. Any other
+    failure (the registry unreachable) raises: taken for "no champion", it would let a challenger
+    be promoted without being compared with the champion."""
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        # MLflow's stores answer an unknown alias with INVALID_PARAMETER_VALUE, an unknown model
+        # with RESOURCE_DOES_NOT_EXIST.
+        if exc.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+            return None
+        raise
 
 
 def move_alias(
@@ -102,19 +109,21 @@ def alias_history(client: Any, name: str) -> list[AliasMove]:
 
 def champion_stack(moves: list[AliasMove]) -> list[str]:
     """The champions in force over time, newest last: a promotion pushes, a rollback pops. A
-    champion set outside this module shows up as the `from_version` of the first recorded move."""
+    champion set outside this module (e.g. in the MLflow UI) shows up as the `from_version` of the
+    next recorded move, which then pushes it first: a rollback returns to it, not to the version
+    it replaced."""
     stack: list[str] = []
     for move in moves:
         if move.alias != CHAMPION:
             continue
+        if move.from_version and (not stack or stack[-1] != move.from_version):
+            stack.append(move.from_version)
         if move.kind == "rollback":
             if stack:
                 stack.pop()
             if not stack or stack[-1] != move.version:
                 stack.append(move.version)
             continue
-        if not stack and move.from_version:
-            stack.append(move.from_version)
         if not stack or stack[-1] != move.version:
             stack.append(move.version)
     return stack
