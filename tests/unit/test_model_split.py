@@ -35,3 +35,25 @@ def test_a_bounded_training_window_drops_older_rows() -> None:
     assert w.train_end == w.test_start  # no gap
     assert split_of(w.train_start, w) == TRAIN
     assert split_of(w.train_start - timedelta(seconds=1), w) == "before_train"
+
+
+def test_labels_are_known_up_to_the_newest_report_received_not_a_report_time_ahead_of_it(spark) -> None:  # noqa: ANN001
+    from pixguard.model.training_set import default_as_of
+
+    decisions = spark.createDataFrame(
+        [("E1", datetime(2026, 11, 20, 12, tzinfo=UTC))], "end_to_end_id string, event_time timestamp"
+    )
+    label_schema = "end_to_end_id string, reported_at timestamp, received_at timestamp"
+    received = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    labels = spark.createDataFrame(
+        [
+            ("E1", datetime(2026, 11, 21, 8, tzinfo=UTC), datetime(2026, 11, 21, 8, tzinfo=UTC)),
+            ("E2", datetime(2027, 2, 1, tzinfo=UTC), received),  # a replayed report, dated months ahead
+        ],
+        label_schema,
+    )
+    assert default_as_of(decisions, labels) == received
+    on_time = labels.where("end_to_end_id = 'E1'")
+    assert default_as_of(decisions, on_time) == datetime(2026, 11, 21, 8, tzinfo=UTC)
+    assert default_as_of(decisions, on_time.drop("received_at")) == datetime(2026, 11, 21, 8, tzinfo=UTC)
+    assert default_as_of(decisions, labels.limit(0)) == datetime(2026, 11, 20, 12, tzinfo=UTC)

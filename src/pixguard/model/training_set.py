@@ -123,10 +123,15 @@ def training_frame(decisions: DataFrame, labels: DataFrame, windows: SplitWindow
 
 
 def default_as_of(decisions: DataFrame, labels: DataFrame) -> datetime:
-    """The newest label received, else the newest transaction: what the labels are known up to."""
+    """The newest label, else the newest transaction: what the labels are known up to. A report's
+    `reported_at` comes from its sender and can lie ahead (a replay shifts it, a clock is wrong): the
+    labels are known no later than the newest one received (`received_at`, the stream's clock)."""
     from pyspark.sql import functions as F
 
-    newest = labels.agg(F.max("reported_at")).first()[0] or decisions.agg(F.max("event_time")).first()[0]
+    received = F.max("received_at") if "received_at" in labels.columns else F.lit(None).cast("timestamp")
+    reported, arrived = labels.agg(F.max("reported_at"), received).first()
+    newest = min((t for t in (reported, arrived) if t is not None), default=None)
+    newest = newest or decisions.agg(F.max("event_time")).first()[0]
     if newest is None:
         raise ValueError("the decisions table is empty: nothing to train on")
     # PySpark hands back naive local-time datetimes; make it an unambiguous UTC instant.
