@@ -43,6 +43,7 @@ for dag_id, dag in bag.dags.items():
                 "retries": t.retries,
                 "timeout_s": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                 "type": type(t).__name__,
+                "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
                 "on_failure": [getattr(c, "__name__", str(c)) for c in (t.on_failure_callback or [])]
                 if isinstance(t.on_failure_callback, list) else [getattr(t.on_failure_callback, "__name__", None)],
             }
@@ -100,6 +101,12 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
         "vacuum": ["validate"],
         "validate": ["summarize"],
         "summarize": [],
+    }
+    assert {t: v["trigger_rule"] for t, v in maintenance["tasks"].items()} == {
+        "compact": "all_success",
+        "vacuum": "all_done",  # a failed compaction must not stop VACUUM
+        "validate": "all_done",
+        "summarize": "all_success",  # and still fails the run
     }
     assert maintenance["tasks"]["compact"]["type"] == "SparkSubmitOperator"
     assert maintenance["tasks"]["compact"]["timeout_s"] == bundle.job("compaction").timeout_s
