@@ -357,11 +357,23 @@ class OrchestrationSettings(_Model):
     stall_timeout_s: float = Field(default=300.0, gt=0)  # no committed batch for this long while input waits
     stop_timeout_s: float = Field(default=30.0, gt=0)  # SIGTERM, then SIGKILL of the job's process group
     alert_after_failures: int = Field(default=2, ge=1)  # consecutive deaths/stalls before an ops alert
-    max_consecutive_failures: int = Field(default=5, ge=1)  # then the supervisor gives up (the task fails)
+    max_consecutive_failures: int = Field(default=5, ge=1)  # restarts in a row; one more failure and it gives up
+    # Wait before restart n of a run of failures: restart_backoff_s * 2^(n-1), at most restart_backoff_max_s.
+    restart_backoff_s: float = Field(default=10.0, ge=0)
+    restart_backoff_max_s: float = Field(default=300.0, ge=0)
     vacuum_retention_hours: int = Field(default=168, ge=0)  # below Delta's 168 h check, Delta refuses: intended
     zorder_by: dict[str, list[str]] = Field(
         default_factory=lambda: {"decisions": ["payer_document", "event_time"], "transactions_raw": ["kafka_timestamp"]}
     )
+
+    @model_validator(mode="after")
+    def _alert_before_giving_up(self) -> OrchestrationSettings:
+        if self.alert_after_failures > self.max_consecutive_failures + 1:
+            raise ValueError(
+                f"alert_after_failures ({self.alert_after_failures}) must not exceed max_consecutive_failures + 1"
+                f" ({self.max_consecutive_failures + 1}): the supervisor would give up without ever alerting"
+            )
+        return self
 
 
 class StreamingConfig(_Model):

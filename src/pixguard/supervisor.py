@@ -322,6 +322,11 @@ class Supervisor:
                 alerting = True
             if failures > self.settings.max_consecutive_failures:
                 raise SupervisorGaveUp(f"streaming job failed {failures} times in a row (last: {failure})")
+            # A job that dies as it starts (a broker or registry down) must not use up its restarts in
+            # a minute: each restart of a run of failures waits twice as long as the one before.
+            if self._stop_requested_within(self._backoff_s(failures), stop_file):
+                report.stopped_by = "stop request"
+                break
             log.warning("restarting the streaming job from its checkpoint (pid %s)", self.job.start())
             report.restarts += 1
             report.started += 1
@@ -329,6 +334,20 @@ class Supervisor:
         self.job.stop()
         stop_file.unlink(missing_ok=True)
         return report
+
+    def _backoff_s(self, failures: int) -> float:
+        settings = self.settings
+        return min(settings.restart_backoff_s * 2 ** (failures - 1), settings.restart_backoff_max_s)
+
+    def _stop_requested_within(self, seconds: float, stop_file: Path) -> bool:
+        """Wait `seconds`, looking for a stop request every poll interval (and once at the end, right
+        before a restart: a killed task must not start a job it would leave behind)."""
+        until = self.clock() + seconds
+        while (left := until - self.clock()) > 0:
+            self.sleep(min(left, self.settings.supervisor_poll_interval_s))
+            if stop_file.exists():
+                return True
+        return stop_file.exists()
 
     def _failure(self, started_at: float, report: SupervisionReport) -> str | None:
         """None: running, nothing new. "progress": committed since started_at. "idle": up for a stall

@@ -260,3 +260,53 @@ def test_a_checkpoint_that_cannot_be_read_is_not_taken_for_a_stall(tmp_path: Pat
         raise RuntimeError("broker unreachable")
 
     assert read_progress(str(checkpoint), kafka_down, "pix.transactions") == Progress(None, 0)
+
+
+def test_restarts_in_a_run_of_failures_wait_twice_as_long_each_time(tmp_path: Path) -> None:
+    clock, alerts = FakeClock(), []
+    settings = SETTINGS.model_copy(update={"restart_backoff_s": 15.0, "restart_backoff_max_s": 50.0})
+    job = FakeJob(JobSlot(tmp_path, "/ckpt"))
+    started_at: list[float] = []
+    start = job.start
+
+    def timed_start() -> int:
+        started_at.append(clock.now)
+        return start()
+
+    job.start = timed_start  # type: ignore[method-assign]
+    sup = Supervisor(job, lambda: Progress(None, 5), settings, lambda *a: alerts.append(a), clock, clock.sleep)  # type: ignore[arg-type]
+
+    def crash(seconds: float) -> None:
+        clock.now += seconds
+        job.alive = False
+
+    sup.sleep = crash
+    with pytest.raises(SupervisorGaveUp):
+        sup.run()
+    # Each death is seen one poll (10 s) after the start, then the restart waits 15, 30, then 50 (capped).
+    assert [b - a for a, b in zip(started_at, started_at[1:], strict=False)] == [25.0, 40.0, 60.0]
+
+
+def test_a_stop_request_during_the_wait_before_a_restart_ends_supervision_without_a_restart(tmp_path: Path) -> None:
+    clock, alerts = FakeClock(), []
+    job = FakeJob(JobSlot(tmp_path, "/ckpt"))
+    sup = supervisor(tmp_path, job, clock, lambda: Progress(None, 5), alerts)
+    polls = [0]
+
+    def die_then_stop(seconds: float) -> None:
+        clock.now += seconds
+        polls[0] += 1
+        if polls[0] == 1:
+            job.alive = False  # seen at the first poll: a restart is due after the backoff
+        elif polls[0] == 2:
+            job.slot.stop_file.touch()  # the Airflow task is killed while the supervisor waits
+
+    sup.sleep = die_then_stop
+    report = sup.run()
+    assert report.stopped_by == "stop request" and job.starts == 1 and report.restarts == 0
+
+
+def test_an_alert_that_could_never_fire_before_giving_up_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"alert_after_failures \(7\) must not exceed max_consecutive_failures \+ 1"):
+        OrchestrationSettings(alert_after_failures=7, max_consecutive_failures=5)
+    assert OrchestrationSettings(alert_after_failures=6, max_consecutive_failures=5).alert_after_failures == 6
