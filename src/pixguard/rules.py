@@ -1,8 +1,9 @@
 """Declarative Pix rules (conf/rules.yaml): Spark SQL conditions with an action and a reason code.
 
 A rule set is compiled against the schema it will run on before it is used; a file that fails
-(bad YAML, unknown column, non-boolean condition) is refused with the rule's code and the error,
-and the watcher keeps the rule set already in force."""
+(bad YAML, unknown column, non-boolean condition, an error on a row of zeros) is refused with the
+rule's code and the error, and the watcher keeps the rule set already in force. Rules that pass
+and still fail on a micro-batch's payments are refused there (stream/decisions.py)."""
 
 from __future__ import annotations
 
@@ -91,37 +92,66 @@ def parse_rules(text: str, source: str) -> tuple[str, list[Rule]]:
 
 
 def compile_rules(text: str, source: str, schema: StructType) -> RuleSet:
-    """Parse and check every condition against `schema` (analysis only, no data is read)."""
+    """Parse and check every condition against `schema`: it must analyse as a row-wise boolean (an
+    aggregate or a window is refused) and run on a row of zeros and nulls. Spark's ANSI mode fails a
+    division by zero at run time, for the whole micro-batch: e.g. a ratio to a new payer's sum."""
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
-    from pyspark.sql.types import BooleanType
+    from pyspark.sql.types import BooleanType, NumericType
 
     version, rules = parse_rules(text, source)
     spark = SparkSession.getActiveSession()
     if spark is None:
         raise RuleError("rules compile against a running SparkSession")
-    probe = spark.createDataFrame([], schema)
+    zeros = spark.range(1).select(
+        *[
+            (F.lit(0) if isinstance(f.dataType, NumericType) else F.lit(None)).cast(f.dataType).alias(f.name)
+            for f in schema.fields
+        ]
+    )
     for rule in rules:
         try:
-            data_type = probe.select(F.expr(rule.when).alias("fired")).schema["fired"].dataType
+            probe = zeros.withColumn("fired", F.expr(rule.when))
+            data_type = probe.schema["fired"].dataType
         except (PySparkException, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0]
-            raise RuleError(f"{source}: rule {rule.code}: does not compile: {first_line}") from None
+            raise RuleError(f"{source}: rule {rule.code}: does not compile: {_first_line(exc)}") from None
         if not isinstance(data_type, BooleanType):
             raise RuleError(f"{source}: rule {rule.code}: condition is {data_type.simpleString()}, not boolean")
+        try:
+            probe.select("fired").collect()
+        except (PySparkException, ValueError) as exc:
+            raise RuleError(
+                f"{source}: rule {rule.code}: fails on a row of zeros and nulls: {_first_line(exc)}"
+            ) from None
     return RuleSet(version, tuple(rules))
 
 
-class RuleWatcher:
-    """Keeps the rule set in force; reloads the file when it changes, at most every `check_interval_s`."""
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
 
-    def __init__(self, path: Path, schema: StructType, check_interval_s: float) -> None:
+
+class RuleWatcher:
+    """Keeps the rule set in force; reloads the file when it changes, at most every `check_interval_s`.
+
+    `fallback` (the rules the query last decided with) is taken when the file does not compile at
+    start: a bad edit refused while the job ran must not stop it at its next restart."""
+
+    def __init__(
+        self, path: Path, schema: StructType, check_interval_s: float, fallback: RuleSet | None = None
+    ) -> None:
         self.path, self.schema, self.check_interval_s = path, schema, check_interval_s
         self._mtime_ns = self.path.stat().st_mtime_ns
-        self.current = compile_rules(self.path.read_text(), str(self.path), schema)
-        self._checked_at = time.monotonic()
         self.last_error: str | None = None
+        try:
+            self.current = compile_rules(self.path.read_text(), str(self.path), schema)
+        except RuleError as exc:
+            if fallback is None:
+                raise
+            self.current = fallback
+            self.last_error = str(exc)
+            log.error("rules refused at start, deciding with version %s, as before: %s", fallback.version, exc)
+        self._checked_at = time.monotonic()
 
     def refresh(self, force: bool = False) -> bool:
         """True if a new rule set took effect. A failure keeps the old set and sets `last_error`."""
@@ -148,3 +178,13 @@ class RuleWatcher:
         if changed:
             log.warning("rules reloaded: version %s", candidate.version)
         return changed
+
+    def refuse(self, failed: RuleSet, previous: RuleSet, error: Exception) -> None:
+        """Rules that failed on a micro-batch's payments give way to those in force before them, until
+        the file changes again."""
+        self.current = previous
+        self.last_error = (
+            f"{self.path}: rules version {failed.version} failed on a micro-batch and are refused,"
+            f" keeping version {previous.version}: {_first_line(error)}"
+        )
+        log.error("%s", self.last_error)

@@ -132,6 +132,19 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
         wait_for(lambda: len(decided(fifth)) == 5, what="fifth batch decided")
         assert {r.rules_version for r in decided(fifth).values()} == {new_rules}
         assert writer.rules.last_error and "TEST_EVERYTHING" in writer.rules.last_error
+
+        # Compiles, and runs on a row of zeros, but the payments of the batch (R$ 150.75 each) divide
+        # by zero: the batch is decided with the rules before, and the new ones are refused.
+        rules_file.write_text(
+            rules_file.read_text().replace(
+                'when: "no_such_column > 1"', 'when: "amount_brl / (amount_brl - 150.75) > 1"'
+            )
+        )
+        sixth = send(5)
+        wait_for(lambda: len(decided(sixth)) == 5, what="sixth batch decided")
+        assert {r.rules_version for r in decided(sixth).values()} == {new_rules}
+        assert "failed on a micro-batch and are refused" in writer.rules.last_error
+        assert "DIVIDE_BY_ZERO" in writer.rules.last_error
         assert query.isActive and query.runId == run_id  # never restarted
     finally:
         query.stop()

@@ -1,4 +1,5 @@
-"""What a micro-batch decides with, recorded in the query's checkpoint before anything leaves it.
+"""What a micro-batch decides with, recorded in the query's checkpoint before anything leaves it
+(once its decisions are computed: a plan whose rules or model fail is never recorded).
 
 The decision query publishes to Kafka before it commits to Delta (Kafka is what waits for the
 decision). A crash between the two replays the batch; without a record the replay decided again
@@ -33,6 +34,7 @@ class BatchPlan:
     # The Delta version of each reference table the batch joined (None: the table did not exist);
     # None for a plan recorded before the versions were.
     reference_versions: dict[str, int | None] | None = None
+    replayed: bool = False  # read back from the checkpoint: the batch is decided again
 
     def to_json(self) -> str:
         return json.dumps(
@@ -56,6 +58,7 @@ class BatchPlan:
             data["model_version"],
             rules,
             data.get("reference_versions"),
+            replayed=True,
         )
 
 

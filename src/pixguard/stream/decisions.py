@@ -24,7 +24,7 @@ from pixguard.features.enrich import FEATURE_COLUMNS, IS_DUPLICATE
 from pixguard.features.model_input import with_model_features
 from pixguard.features.reference import ReferenceLookups, with_calendar_features, with_reference_features
 from pixguard.model.registry import CHAMPION
-from pixguard.rules import RULE_HITS, RuleWatcher
+from pixguard.rules import RULE_HITS, RuleSet, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
 from pixguard.stream.batch_plan import BatchPlan, BatchPlans
@@ -126,6 +126,8 @@ class DecisionBatch:
         )
         self.rules: RuleWatcher | None = None
         self.reference = ReferenceTables(bundle, config.tables, config.reference_refresh_s)
+        # The rules of the last batch that decided payments (at start: those the query last recorded).
+        self._proven_rules: RuleSet | None = None
         self.outcomes: list[BatchOutcome] = []
         self.observers: list[BatchObserver] = []  # monitoring; a failing observer never fails the batch
 
@@ -134,19 +136,32 @@ class DecisionBatch:
     def enrich(self, transactions: DataFrame, lookups: ReferenceLookups) -> DataFrame:
         return with_calendar_features(transactions).transform(lambda df: with_reference_features(df, lookups))
 
-    def _rules_for(self, enriched: DataFrame) -> RuleWatcher:
+    def _rules_for(self, enriched: DataFrame, batch_id: int) -> RuleWatcher:
         if self.rules is None:
             path = Path(self.config.rules.path)
             path = path if path.is_absolute() else self.bundle.project_root / path
-            self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s)
+            recorded = self._last_recorded_rules(enriched, batch_id)
+            self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s, fallback=recorded)
+            self._proven_rules = self._proven_rules or recorded
         else:
             self.rules.refresh()
         return self.rules
 
+    def _last_recorded_rules(self, enriched: DataFrame, batch_id: int) -> RuleSet | None:
+        """The rules of this batch's plan (a replay) or of the batch before it: the rules the query
+        decided with before this start."""
+        if self.plans is None:
+            return None
+        spark = enriched.sparkSession
+        for recorded_batch in (batch_id, batch_id - 1):
+            if recorded_batch >= 0 and (plan := self.plans.recorded(spark, recorded_batch)) is not None:
+                return plan.rules
+        return None
+
     def plan(self, enriched: DataFrame, batch_id: int, decided_at: datetime, lookups: ReferenceLookups) -> BatchPlan:
         """The model version, rules, reference table versions and decision time of the batch: the ones
         in force, or for a batch replayed after a crash, the ones it was first decided with."""
-        rules = self._rules_for(enriched).current
+        rules = self._rules_for(enriched, batch_id).current
         self.models.refresh()
         spark = enriched.sparkSession
         recorded = None if self.plans is None else self.plans.recorded(spark, batch_id)
@@ -161,10 +176,7 @@ class DecisionBatch:
                 recorded.decided_at.isoformat(),
             )
             return recorded
-        plan = BatchPlan(batch_id, decided_at, self.models.version, rules, lookups.versions)
-        if self.plans is not None:
-            self.plans.record(spark, plan)
-        return plan
+        return BatchPlan(batch_id, decided_at, self.models.version, rules, lookups.versions)
 
     def decide(self, transactions: DataFrame, batch_id: int, decided_at: datetime) -> tuple[DataFrame, BatchPlan]:
         from pyspark.sql import functions as F
@@ -267,6 +279,42 @@ class DecisionBatch:
             **self.bundle.target.kafka.spark_options()
         ).save()
 
+    def _decided(self, valid: DataFrame, batch_id: int, now: datetime) -> tuple[DataFrame, BatchPlan, dict[str, int]]:
+        """The batch's decisions, computed and held (persisted), its plan and the count of each
+        decision. Rules that fail on the batch's payments (they passed compile_rules, e.g. a division
+        by zero only real values reach) are refused unless they are the rules the last batch decided
+        payments with: the batch is decided again with those, and the rules alert is raised."""
+        from pyspark.errors import (
+            AnalysisException,
+            ArithmeticException,
+            ArrayIndexOutOfBoundsException,
+            DateTimeException,
+            NumberFormatException,
+            SparkRuntimeException,
+        )
+
+        expression_errors = (
+            AnalysisException,
+            ArithmeticException,
+            ArrayIndexOutOfBoundsException,
+            DateTimeException,
+            NumberFormatException,
+            SparkRuntimeException,
+        )
+        decisions, plan = self.decide(valid, batch_id, now)
+        decisions = decisions.persist()
+        try:
+            return decisions, plan, _count_decisions(decisions)
+        except expression_errors as exc:  # not e.g. a lost executor: that is no fault of the rules
+            decisions.unpersist()
+            previous = self._proven_rules
+            if plan.replayed or previous is None or plan.rules == previous or self.rules is None:
+                raise
+            self.rules.refuse(plan.rules, previous, exc)
+        decisions, plan = self.decide(valid, batch_id, now)
+        decisions = decisions.persist()
+        return decisions, plan, _count_decisions(decisions)
+
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
@@ -286,8 +334,11 @@ class DecisionBatch:
             consumed = batch.count()  # materialise once: the stateful operators must not run twice
             lap("read_validate_features")
             valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
-            decisions, plan = self.decide(valid, batch_id, now)
-            decisions = decisions.persist()
+            decisions, plan, counts = self._decided(valid, batch_id, now)
+            if self.plans is not None and not plan.replayed:
+                self.plans.record(batch.sparkSession, plan)  # before anything leaves the batch
+            if counts:  # rules that decided payments; a batch without any proves nothing
+                self._proven_rules = plan.rules
             quarantine = self.quarantine(batch, plan.decided_at).persist()
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             if self.publish_to_kafka:
@@ -296,7 +347,6 @@ class DecisionBatch:
                 self._publish(decisions, quarantine if reasons else None)
                 published_at = self._now()
                 lap("score_decide_publish_kafka")
-            counts = {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
             # No empty commits: most batches quarantine nothing, and the batches the feature state's
             # event-time timers run without new data decide nothing.
             if counts:
@@ -335,3 +385,10 @@ class DecisionBatch:
         finally:
             batch.unpersist()
             self.reference.release_replayed()
+
+
+def _count_decisions(decisions: DataFrame) -> dict[str, int]:
+    """How many of each decision; computes, and with a persisted frame holds, every decision."""
+    from pyspark.sql import functions as F
+
+    return {r[DECISION]: r["n"] for r in decisions.groupBy(DECISION).agg(F.count("*").alias("n")).collect()}
