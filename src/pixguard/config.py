@@ -249,9 +249,25 @@ class Tables(_Model):
     smoke: str = "smoke_landing"
 
 
+# How long the feature operators hold a payer's end_to_end_ids behind its newest payment
+# (Windows.DuplicateHorizonMs in src/jvm): a repeat is only caught within it.
+DUPLICATE_HORIZON_S = 90_000
+
+
 class ValidationSettings(_Model):
     max_event_age_s: int = Field(default=86_400, gt=0)
     max_clock_skew_s: int = Field(default=300, ge=0)
+
+    @model_validator(mode="after")
+    def _repeats_stay_detectable(self) -> ValidationSettings:
+        # A valid payment can be max_event_age_s old while the payer's newest one lies max_clock_skew_s
+        # ahead: beyond the horizon, its id is forgotten and a resend would be decided again.
+        if self.max_event_age_s + self.max_clock_skew_s > DUPLICATE_HORIZON_S:
+            raise ValueError(
+                f"max_event_age_s + max_clock_skew_s ({self.max_event_age_s + self.max_clock_skew_s}) must not"
+                f" exceed {DUPLICATE_HORIZON_S} s, how long end_to_end_ids are held for duplicate detection"
+            )
+        return self
 
     @property
     def watermark_delay_s(self) -> int:

@@ -231,3 +231,16 @@ def test_spark_pyspark_python_in_the_target_or_the_job_conf_wins_over_executor_p
     assert interpreter(in_target) is None
     in_job = "spark.pyspark.python: /job/python"
     assert interpreter("spark: {master: yarn, executor_python: /opt/py/bin/python}", in_job) is None
+
+
+def test_an_event_age_beyond_the_duplicate_horizon_is_refused_naming_the_key(tmp_path: Path) -> None:
+    from pixguard.config import DUPLICATE_HORIZON_S
+
+    source = (PROJECT_ROOT / "conf" / "streaming_config.yaml").read_text()
+    assert "max_event_age_s: 86400" in source
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "streaming_config.yaml").write_text(
+        source.replace("max_event_age_s: 86400", "max_event_age_s: 172800")
+    )
+    with pytest.raises(ConfigError, match=rf"validation.*must not exceed {DUPLICATE_HORIZON_S} s"):
+        load_streaming_config(tmp_path)

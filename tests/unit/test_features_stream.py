@@ -238,3 +238,18 @@ def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_hi
     fourth = resumed[e2e(4)][0]
     assert fourth["payer_history_tx_count"] == 3  # two from the history, once, and #3
     assert fourth["payee_inbound_count_10m"] == 3
+
+
+def test_payments_at_the_same_millisecond_are_each_others_past_in_end_to_end_id_order(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    # A burst sent with one timestamp (a second-precision clock, an API batch): ties are ordered by
+    # end_to_end_id, and every feature agrees on which of them came first.
+    burst = [payment(seq, 5, 100.0) for seq in (3, 1, 2)]
+    rows = run_batches(spark, tmp_path, [[payment(0, 1, 100.0), *burst]])
+    third = rows[e2e(3)][0]
+    assert third["payer_history_tx_count"] == 3
+    assert third["payer_tx_count_10m"] == 3 and third["payer_amount_sum_10m"] == 300.0
+    assert third["payer_seconds_since_previous_tx"] == 0.0
+    assert third["payee_inbound_count_10m"] == 3 and third["payee_inbound_amount_1h"] == 300.0
+    first_of_burst = rows[e2e(1)][0]
+    assert first_of_burst["payer_tx_count_10m"] == 1 and first_of_burst["payer_seconds_since_previous_tx"] == 240.0
+    assert first_of_burst["payee_inbound_count_10m"] == 1

@@ -18,7 +18,10 @@ object Windows {
 
   val Payer: Seq[(String, Long)] = Seq("10m" -> 10 * MinuteMs, "1h" -> HourMs, "24h" -> DayMs, "7d" -> 7 * DayMs)
   val Payee: Seq[(String, Long)] = Seq("10m" -> 10 * MinuteMs, "1h" -> HourMs)
-  val DuplicateHorizonMs: Long = DayMs
+  // How far behind the payer's newest payment an end_to_end_id is still held. A payment is valid up
+  // to a day old (validation.max_event_age_s) and the newest may lie max_clock_skew_s ahead of the
+  // clock: the horizon covers both (pixguard.config checks that their sum fits).
+  val DuplicateHorizonMs: Long = DayMs + HourMs
 
   val MaxRecentEvents = 2000
   val MaxKnownPayees = 500
@@ -38,9 +41,12 @@ object Windows {
     at
   }
 
-  /** Positions of the events in [tsMs - width, tsMs): the window strictly before a payment. */
+  /** Positions of the recorded events in [tsMs - width, tsMs]: the window before a payment. A history
+    * holds only payments recorded before this one, and a key's rows are recorded in (event time,
+    * end_to_end_id) order, so an event at the same millisecond is an earlier payment: it counts in
+    * every window, as in the payment counts, the mean and the time since the previous one. */
   def within(times: ArrayBuffer[Long], tsMs: Long, width: Long): IndexedSeq[Int] =
-    times.indices.filter(i => times(i) >= tsMs - width && times(i) < tsMs)
+    times.indices.filter(i => times(i) >= tsMs - width && times(i) <= tsMs)
 
   def keepOnly[T](buffer: ArrayBuffer[T], indexes: IndexedSeq[Int]): Unit = {
     val kept = indexes.map(buffer)
