@@ -108,6 +108,9 @@ class ModelWatcher:
         self.tracking_uri, self.name, self.alias = tracking_uri, name, alias
         self.check_interval_s = check_interval_s
         self.current: ModelRef | None = None
+        # The version the query decided with before this start (its checkpoint's last plan): without
+        # a champion then, the alias went missing, which is an error, not "no model yet".
+        self.expected_version: str | None = None
         self.last_error: str | None = None
         self.rejected_versions: set[str] = set()
         self._checked_at = float("-inf")
@@ -124,8 +127,15 @@ class ModelWatcher:
             version = MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, self.alias).version
         except MlflowException as exc:
             no_champion = getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-            if no_champion and self.current is None:
+            if no_champion and self.current is None and self.expected_version is None:
                 self.last_error = None  # no champion yet: rules alone, and the metrics say so
+                return False
+            if no_champion and self.current is None:
+                self.last_error = (
+                    f"{self.name}@{self.alias} does not exist, though the query scored with version"
+                    f" {self.expected_version} before it started: deciding with the rules alone"
+                )
+                log.error("%s", self.last_error)
                 return False
             self.last_error = f"registry lookup of {self.name}@{self.alias} failed: {exc}"
             log.error("%s; keeping %s", self.last_error, self.current)

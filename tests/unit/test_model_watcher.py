@@ -62,3 +62,28 @@ def test_a_version_that_does_not_fit_the_features_is_refused_for_good(watcher, m
     assert watcher.refresh() is False and "refused" in watcher.last_error
     assert watcher.refresh() is False and "refused" in watcher.last_error
     assert attempts == ["8"] and watcher.version is None
+
+
+class NoChampion(Registry):
+    def get_model_version_by_alias(self, name: str, alias: str) -> SimpleNamespace:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        raise MlflowException(f"Registered model alias {alias} not found.", INVALID_PARAMETER_VALUE)
+
+
+def test_no_champion_is_quiet_for_a_new_query_and_an_error_for_one_that_scored_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mlflow
+
+    monkeypatch.setattr(mlflow, "MlflowClient", NoChampion)
+    new_query = scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
+    assert new_query.refresh() is False and new_query.last_error is None  # rules alone until a first model
+    restarted = scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
+    restarted.expected_version = "7"  # the checkpoint's last plan scored with v7: the alias went missing
+    assert restarted.refresh() is False and restarted.version is None
+    assert restarted.last_error == (
+        "pix-fraud@champion does not exist, though the query scored with version 7 before it started:"
+        " deciding with the rules alone"
+    )

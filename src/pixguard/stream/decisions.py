@@ -140,22 +140,24 @@ class DecisionBatch:
         if self.rules is None:
             path = Path(self.config.rules.path)
             path = path if path.is_absolute() else self.bundle.project_root / path
-            recorded = self._last_recorded_rules(enriched, batch_id)
-            self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s, fallback=recorded)
-            self._proven_rules = self._proven_rules or recorded
+            recorded = self._last_recorded_plan(enriched, batch_id)
+            rules = None if recorded is None else recorded.rules
+            self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s, fallback=rules)
+            self._proven_rules = self._proven_rules or rules
+            self.models.expected_version = None if recorded is None else recorded.model_version
         else:
             self.rules.refresh()
         return self.rules
 
-    def _last_recorded_rules(self, enriched: DataFrame, batch_id: int) -> RuleSet | None:
-        """The rules of this batch's plan (a replay) or of the batch before it: the rules the query
-        decided with before this start."""
+    def _last_recorded_plan(self, enriched: DataFrame, batch_id: int) -> BatchPlan | None:
+        """This batch's plan (a replay) or the plan of the batch before it: the rules and model the
+        query decided with before this start."""
         if self.plans is None:
             return None
         spark = enriched.sparkSession
         for recorded_batch in (batch_id, batch_id - 1):
             if recorded_batch >= 0 and (plan := self.plans.recorded(spark, recorded_batch)) is not None:
-                return plan.rules
+                return plan
         return None
 
     def plan(self, enriched: DataFrame, batch_id: int, decided_at: datetime, lookups: ReferenceLookups) -> BatchPlan:
