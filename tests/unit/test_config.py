@@ -244,3 +244,13 @@ def test_an_event_age_beyond_the_duplicate_horizon_is_refused_naming_the_key(tmp
     )
     with pytest.raises(ConfigError, match=rf"validation.*must not exceed {DUPLICATE_HORIZON_S} s"):
         load_streaming_config(tmp_path)
+
+
+def test_a_vacuum_retention_delta_would_refuse_is_refused_when_the_file_loads(tmp_path: Path) -> None:
+    source = (PROJECT_ROOT / "conf" / "streaming_config.yaml").read_text()
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "streaming_config.yaml").write_text(
+        source.replace("vacuum_retention_hours: 168", "vacuum_retention_hours: 24")
+    )
+    with pytest.raises(ConfigError, match=r"orchestration.vacuum_retention_hours.*greater than or equal to 168"):
+        load_streaming_config(tmp_path)
