@@ -187,6 +187,11 @@ class JobSlot:
     def stop_file(self) -> Path:
         return self.run_dir / f"{self.name}.stop"
 
+    @property
+    def open_alert_file(self) -> Path:
+        """The restart alert firing, if one is: a retried task resolves it under the same alert_id."""
+        return self.run_dir / f"{self.name}.alert.json"
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Held for the supervisor's lifetime; the kernel releases it when the holder dies."""
@@ -279,6 +284,9 @@ class Supervisor:
     alert: AlertFn
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # An alert a previous supervisor of this job (an earlier try of the Airflow task) left firing:
+    # this one resolves it once the job is healthy.
+    alert_open_at_start: bool = False
 
     def run(self, run_for_s: float | None = None) -> SupervisionReport:
         report = SupervisionReport()
@@ -291,7 +299,7 @@ class Supervisor:
         else:
             log.warning("starting the streaming job (pid %s)", self.job.start())
             report.started += 1
-        started_at, failures, alerting = self.clock(), 0, False
+        started_at, failures, alerting = self.clock(), 0, self.alert_open_at_start
         while True:
             self.sleep(self.settings.supervisor_poll_interval_s)
             if stop_file.exists():
@@ -371,20 +379,22 @@ class Supervisor:
 # ------------------------------------------------------------------ wiring (the Airflow task calls this)
 
 
-def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str) -> AlertFn:
-    """An AlertFn that sends through the stream monitoring's own sinks (Kafka ops alerts + log)."""
+def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str, episode_file: Path) -> AlertFn:
+    """An AlertFn that sends through the stream monitoring's own sinks (Kafka ops alerts + log). The
+    firing episode (alert_id, start) is kept in `episode_file` until it is resolved, so the supervisor
+    of a retried task resolves the alert its predecessor fired."""
     from pixguard.monitoring.alert_sinks import KafkaAlertSink, LogAlertSink, dispatch
     from pixguard.monitoring.alerts import AlertEvent
 
     sinks = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
-    episode: dict[str, object] = {}
 
     def send(status: str, summary: str, failures: int) -> None:
         now = datetime.now(UTC)
-        if status == "firing":
-            episode.update(alert_id=f"{rule}-{uuid.uuid4().hex[:12]}", started_at=now)
+        episode = _read_episode(episode_file)
+        if status == "firing" or episode is None:
+            episode = {"alert_id": f"{rule}-{uuid.uuid4().hex[:12]}", "started_at": now.isoformat()}
         event = AlertEvent(
-            alert_id=str(episode.get("alert_id", f"{rule}-{uuid.uuid4().hex[:12]}")),
+            alert_id=episode["alert_id"],
             rule=rule,
             status=status,  # type: ignore[arg-type]
             severity="critical",
@@ -392,14 +402,32 @@ def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str) -> A
             comparison=">=",
             threshold=float(config.orchestration.alert_after_failures),
             value=float(failures),
-            started_at=episode.get("started_at", now),  # type: ignore[arg-type]
+            started_at=datetime.fromisoformat(episode["started_at"]),
             at=now,
             job=job,
             summary=summary,
         )
+        if status == "firing":
+            episode_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = episode_file.with_suffix(".partial")
+            partial.write_text(json.dumps(episode))
+            partial.replace(episode_file)
+        else:
+            episode_file.unlink(missing_ok=True)
         dispatch([event], sinks)
 
     return send
+
+
+def _read_episode(path: Path) -> dict[str, str] | None:
+    try:
+        episode = json.loads(path.read_text())
+        return {"alert_id": str(episode["alert_id"]), "started_at": str(episode["started_at"])}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.error("cannot read the open alert in %s (%s): a new alert id is used", path, exc)
+        return None
 
 
 def refuse_remote_driver(bundle: Bundle) -> None:
@@ -425,5 +453,12 @@ def supervise_streaming(
     slot = JobSlot.for_bundle(bundle)
     with slot.exclusive():
         job = StreamJob(slot, command, env, settings.stop_timeout_s)
-        alert = ops_alert(bundle, config, "streaming_job_restarts", f"{bundle.name}-streaming")
-        return Supervisor(job, checkpoint_probe(bundle, config), settings, alert).run(run_for_s)
+        alert = ops_alert(bundle, config, "streaming_job_restarts", f"{bundle.name}-streaming", slot.open_alert_file)
+        supervisor = Supervisor(
+            job,
+            checkpoint_probe(bundle, config),
+            settings,
+            alert,
+            alert_open_at_start=slot.open_alert_file.exists(),
+        )
+        return supervisor.run(run_for_s)

@@ -194,3 +194,27 @@ def test_monitor_pairs_a_decided_batch_with_its_progress_report_in_one_row() -> 
         (None, 5, 3),
     ]
     assert rows[0]["input_rows"] == 12 and rows[0]["quarantine_reasons"] == {"malformed_json": 2}
+
+
+def test_a_restarted_job_resolves_the_alerts_its_previous_run_left_firing(tmp_path) -> None:  # noqa: ANN001
+    clock = [1000.0]
+    rules = [{"name": "no_progress", "metric": "seconds_since_progress", "comparison": ">", "threshold": 60}]
+    open_alerts = tmp_path / "run" / "test-job-open-alerts.json"
+    first_run, first_sink = monitor_with(rules, clock)
+    first_run.open_alerts_file = open_alerts
+    first_run.on_started("decisions")
+    clock[0] += 120
+    (fired,) = first_run.evaluate()  # then the process is killed: no resolution is ever sent
+    assert fired.status == "firing" and open_alerts.exists()
+
+    clock[0] += 30
+    second_run, second_sink = monitor_with(rules, clock)
+    second_run.open_alerts_file = open_alerts
+    (resolved,) = second_run.resolve_alerts_left_open()
+    assert (resolved.alert_id, resolved.status, resolved.rule) == (fired.alert_id, "resolved", "no_progress")
+    assert resolved.started_at == fired.started_at and resolved.at.timestamp() == 1150.0
+    assert resolved.summary.startswith("resolved: superseded, the job restarted")
+    assert second_sink.events == [resolved]
+    third_run, _ = monitor_with(rules, clock)
+    third_run.open_alerts_file = open_alerts
+    assert third_run.resolve_alerts_left_open() == []  # resolved once only

@@ -310,3 +310,64 @@ def test_an_alert_that_could_never_fire_before_giving_up_is_refused() -> None:
     with pytest.raises(ValueError, match=r"alert_after_failures \(7\) must not exceed max_consecutive_failures \+ 1"):
         OrchestrationSettings(alert_after_failures=7, max_consecutive_failures=5)
     assert OrchestrationSettings(alert_after_failures=6, max_consecutive_failures=5).alert_after_failures == 6
+
+
+def test_the_supervisor_of_a_retried_task_resolves_the_alert_its_predecessor_fired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pixguard.monitoring.alert_sinks as alert_sinks
+    from pixguard.config import load_bundle, load_streaming_config
+    from pixguard.supervisor import ops_alert
+    from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
+
+    sent = []
+
+    class Recorded:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def send(self, event) -> None:  # noqa: ANN001
+            sent.append(event)
+
+    monkeypatch.setattr(alert_sinks, "KafkaAlertSink", Recorded)
+    bundle = load_bundle(write_bundle(tmp_path, MINIMAL_BUNDLE), state_dir=tmp_path / "state")
+    config = load_streaming_config(PROJECT_ROOT)
+    slot = JobSlot(tmp_path / "run", "/ckpt")
+
+    # The first try fires (the job keeps dying) and gives up.
+    clock = FakeClock()
+    job = FakeJob(slot)
+    first = Supervisor(
+        job,
+        lambda: Progress(None, 5),
+        SETTINGS,
+        ops_alert(bundle, config, "r", "j", slot.open_alert_file),
+        clock,
+        clock.sleep,
+    )  # type: ignore[arg-type]
+
+    def crash(seconds: float) -> None:
+        clock.now += seconds
+        job.alive = False
+
+    first.sleep = crash
+    with pytest.raises(SupervisorGaveUp):
+        first.run()
+    assert [e.status for e in sent] == ["firing"] and slot.open_alert_file.exists()
+
+    # Airflow's retry: a new supervisor, the job now commits batches.
+    clock = FakeClock()
+    job = FakeJob(slot)
+    second = Supervisor(
+        job,  # type: ignore[arg-type]
+        lambda: Progress(clock.now, 0),
+        SETTINGS,
+        ops_alert(bundle, config, "r", "j", slot.open_alert_file),
+        clock,
+        clock.sleep,
+        alert_open_at_start=slot.open_alert_file.exists(),
+    )
+    second.run(run_for_s=30)
+    assert [e.status for e in sent] == ["firing", "resolved"]
+    assert sent[1].alert_id == sent[0].alert_id and sent[1].started_at == sent[0].started_at
+    assert not slot.open_alert_file.exists()

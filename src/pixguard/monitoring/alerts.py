@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -36,6 +36,26 @@ class AlertEvent:
         body["started_at"], body["at"] = self.started_at.isoformat(), self.at.isoformat()
         body["threshold"] = list(self.threshold) if isinstance(self.threshold, tuple) else self.threshold
         return body
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> AlertEvent:
+        threshold = body["threshold"]
+        return cls(
+            **{
+                **body,
+                "started_at": datetime.fromisoformat(body["started_at"]),
+                "at": datetime.fromisoformat(body["at"]),
+                "threshold": tuple(threshold) if isinstance(threshold, list) else threshold,
+            }
+        )
+
+    def superseded(self, now: datetime) -> AlertEvent:
+        """The resolution of an alert a previous run of the job left firing: its episode ends with
+        that run (same alert_id); if the condition still holds, this run fires a new one."""
+        text = (
+            f"resolved: superseded, the job restarted (it fires again if {self.metric} still breaches): {self.summary}"
+        )
+        return replace(self, status="resolved", value=None, at=now, summary=mask_text(text)[:1000])
 
 
 def breaches(rule: AlertRule, value: float) -> bool:

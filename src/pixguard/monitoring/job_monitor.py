@@ -8,12 +8,14 @@ appended by another, so a slow write never delays an alert."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixguard.config import Bundle, MonitoringSettings, StreamingConfig
@@ -42,8 +44,12 @@ class JobMonitor:
         job: str,
         sinks: Iterable[AlertSink],
         clock: Callable[[], float] = time.time,
+        open_alerts_file: Path | None = None,
     ) -> None:
         self.settings, self.job, self.sinks, self.clock = settings, job, list(sinks), clock
+        # The alerts firing, kept across restarts: a new run resolves those the last one left open,
+        # so a consumer pairing firings and resolutions by alert_id never holds one open for ever.
+        self.open_alerts_file = open_alerts_file
         self.signals = JobSignals(settings.rate_window_s, settings.rate_min_rows)
         self.evaluator = AlertEvaluator(settings.alerts, job)
         self.events: list[AlertEvent] = []  # every event sent, oldest first (the last 1000)
@@ -147,8 +153,35 @@ class JobMonitor:
                 if event.status == "firing":
                     self.fired_total[event.rule] += 1
             self.events = [*self.events, *events][-1000:]
+            if events:
+                self._record_open_alerts(self.evaluator.active)
         dispatch(events, self.sinks)  # outside the lock: a slow sink must not block the listener
         return events
+
+    def resolve_alerts_left_open(self) -> list[AlertEvent]:
+        """Send the resolution of every alert the job's previous run left firing."""
+        if self.open_alerts_file is None or not self.open_alerts_file.exists():
+            return []
+        try:
+            left_open = [AlertEvent.from_json(body) for body in json.loads(self.open_alerts_file.read_text())]
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.error("cannot read the alerts left open in %s: %s", self.open_alerts_file, exc)
+            left_open = []
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        events = [event.superseded(now) for event in left_open]
+        with self._lock:
+            self.events = [*self.events, *events][-1000:]
+            self._record_open_alerts(self.evaluator.active)
+        dispatch(events, self.sinks)
+        return events
+
+    def _record_open_alerts(self, active: list[AlertEvent]) -> None:
+        if self.open_alerts_file is None:
+            return
+        self.open_alerts_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.open_alerts_file.with_suffix(".partial")
+        partial.write_text(json.dumps([event.to_json() for event in active]))
+        partial.replace(self.open_alerts_file)
 
     def take_rows(self, include_unreported: bool = False) -> list[dict[str, Any]]:
         with self._lock:
@@ -167,6 +200,7 @@ class JobMonitor:
 
         install_log_masking()
         self._spark, self._store_path = spark, store_path
+        self.resolve_alerts_left_open()
         self._listener = MetricsListener(self)
         spark.streams.addListener(self._listener)
         running = {str(q.id): q.name or str(q.id) for q in spark.streams.active}
@@ -252,5 +286,6 @@ def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConf
     """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
     if not config.monitoring.enabled:
         return None
-    monitor = JobMonitor(config.monitoring, job, alert_sinks(bundle, config))
+    open_alerts = bundle.state_dir / "run" / f"{job}-open-alerts.json"
+    monitor = JobMonitor(config.monitoring, job, alert_sinks(bundle, config), open_alerts_file=open_alerts)
     return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics))
