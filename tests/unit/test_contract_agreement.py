@@ -32,6 +32,7 @@ def test_great_expectations_and_the_stream_checks_count_the_same_violations(spar
         {"payer_document": "11222333000181", "payee_document": "52998224725"},
         {"payee_key": "12ABC34501DE35", "payee_key_type": "CNPJ", "payee_document": "12ABC34501DE35"},
         {"payee_key": "+5511987654321", "payee_key_type": "PHONE"},
+        {"payee_key_type": None},  # a key whose format nothing can check
     ]
     rows = []
     for variant in variants:

@@ -92,6 +92,10 @@ def test_a_valid_message_has_no_reason_and_typed_fields(spark) -> None:  # noqa:
         (b"", ["empty_message"]),
         (None, ["empty_message"]),
         (encode(good_message(amount_brl="abc")), ["wrong_type_amount_brl"]),
+        (encode(good_message(amount_brl=12.345)), ["wrong_type_amount_brl"]),  # not rounded to 12.35
+        (encode(good_message(amount_brl=0.005)), ["wrong_type_amount_brl"]),  # nor to 0.01
+        (encode(good_message(amount_brl="12.30")), []),
+        (encode(good_message(payee_key_type=...)), ["missing_payee_key_type"]),  # a key unchecked by type
         (encode(good_message(event_time="yesterday")), ["wrong_type_event_time"]),
         (encode(good_message(amount_brl=...)), ["missing_amount_brl"]),
         (encode(good_message(amount_brl=0)), ["amount_out_of_range"]),

@@ -74,6 +74,19 @@ def _check_violation(check: ColumnCheck) -> Column:
     return check.violation()
 
 
+def _not_of_its_type(name: str, kind: str) -> Column:
+    """Present, and not a value of the field's type. A decimal with more places than the type has
+    (R$ 12.345, or 0.005 for amount_brl's two) is not one: the cast would round it, and the payment
+    would be decided on an amount the message never carried."""
+    from pyspark.sql import functions as F
+
+    raw, typed = F.col(f"{_RAW}{name}"), F.col(name)
+    unparsed = raw.isNotNull() & typed.isNull()
+    if kind.startswith("decimal"):
+        return unparsed | (raw.try_cast("decimal(38,18)") != typed)
+    return unparsed
+
+
 def with_quarantine_reasons(
     parsed: DataFrame, checks: list[ColumnCheck], bounds: EventTimeBounds, now: datetime | Column
 ) -> DataFrame:
@@ -86,8 +99,7 @@ def with_quarantine_reasons(
         return F.when(condition, F.lit(reason))
 
     wrong_types = [
-        reason_if(F.col(f"{_RAW}{name}").isNotNull() & F.col(name).isNull(), f"wrong_type_{name}")
-        for name in _TYPED_FIELDS
+        reason_if(_not_of_its_type(name, kind), f"wrong_type_{name}") for name, kind in _TYPED_FIELDS.items()
     ]
     contract = [reason_if(_check_violation(check), check.reason) for check in checks]
     # In a stream, `now` is current_timestamp(): Spark fixes it per micro-batch.
