@@ -57,3 +57,23 @@ def test_labels_are_known_up_to_the_newest_report_received_not_a_report_time_ahe
     assert default_as_of(decisions, on_time) == datetime(2026, 11, 21, 8, tzinfo=UTC)
     assert default_as_of(decisions, on_time.drop("received_at")) == datetime(2026, 11, 21, 8, tzinfo=UTC)
     assert default_as_of(decisions, labels.limit(0)) == datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def test_a_report_dated_ahead_is_a_label_from_when_it_was_received(spark) -> None:  # noqa: ANN001
+    from pixguard.model.training_set import LABEL, label_known_at, labelled
+
+    received = datetime(2026, 11, 21, 9, tzinfo=UTC)
+    labels = spark.createDataFrame(
+        [("E1", datetime(2027, 2, 1, tzinfo=UTC), received)],
+        "end_to_end_id string, reported_at timestamp, received_at timestamp",
+    )
+    assert labels.select(label_known_at(labels).alias("t")).first().t.astimezone(UTC) == received
+    decided = spark.createDataFrame(
+        [("E1", datetime(2026, 11, 20, 12, tzinfo=UTC), 150.75, False, "NATURAL", "NATURAL", "KEY", False, [])],
+        "end_to_end_id string, decided_at timestamp, amount_brl double, is_night boolean, payer_person_type string,"
+        " payee_person_type string, initiation_type string, payee_dict_marked boolean, rule_hits array<string>",
+    )
+    (row,) = labelled(decided, labels, as_of=received).select(LABEL).collect()
+    assert row[LABEL] == 1  # known at its arrival, not months later
+    (row,) = labelled(decided, labels, as_of=datetime(2026, 11, 21, 8, tzinfo=UTC)).select(LABEL).collect()
+    assert row[LABEL] == 0  # not yet received then

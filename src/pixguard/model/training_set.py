@@ -19,7 +19,7 @@ from pixguard.model.settings import TrainingSettings
 from pixguard.rules import RULE_HITS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from pixguard.config import Bundle, StreamingConfig
 
@@ -93,10 +93,9 @@ def labelled(decisions: DataFrame, labels: DataFrame, as_of: datetime) -> DataFr
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    known_at = label_known_at(labels)
     reported = (
-        labels.where(F.col("reported_at") <= F.lit(as_of))
-        .groupBy("end_to_end_id")
-        .agg(F.min("reported_at").alias("first_reported_at"))
+        labels.where(known_at <= F.lit(as_of)).groupBy("end_to_end_id").agg(F.min(known_at).alias("first_reported_at"))
     )
     # A replayed batch could have left a repeat; the first decision is the one that was served.
     first = Window.partitionBy("end_to_end_id").orderBy("decided_at")
@@ -122,15 +121,22 @@ def training_frame(decisions: DataFrame, labels: DataFrame, windows: SplitWindow
     )
 
 
-def default_as_of(decisions: DataFrame, labels: DataFrame) -> datetime:
-    """The newest label, else the newest transaction: what the labels are known up to. A report's
-    `reported_at` comes from its sender and can lie ahead (a replay shifts it, a clock is wrong): the
-    labels are known no later than the newest one received (`received_at`, the stream's clock)."""
+def label_known_at(labels: DataFrame) -> Column:
+    """When a fraud label became known: its `reported_at`, or when it was received (`received_at`,
+    the stream's clock) if that is earlier. `reported_at` comes from the sender and can lie ahead (a
+    replay shifts it, a clock is wrong); such a label is known from its arrival on."""
     from pyspark.sql import functions as F
 
-    received = F.max("received_at") if "received_at" in labels.columns else F.lit(None).cast("timestamp")
-    reported, arrived = labels.agg(F.max("reported_at"), received).first()
-    newest = min((t for t in (reported, arrived) if t is not None), default=None)
+    if "received_at" not in labels.columns:
+        return F.col("reported_at")
+    return F.least(F.col("reported_at"), F.coalesce(F.col("received_at"), F.col("reported_at")))
+
+
+def default_as_of(decisions: DataFrame, labels: DataFrame) -> datetime:
+    """The newest label known (label_known_at), else the newest transaction: what the labels are known up to."""
+    from pyspark.sql import functions as F
+
+    newest = labels.agg(F.max(label_known_at(labels))).first()[0]
     newest = newest or decisions.agg(F.max("event_time")).first()[0]
     if newest is None:
         raise ValueError("the decisions table is empty: nothing to train on")
