@@ -18,8 +18,8 @@ with DAG(
     tags=["pixguard", "spark", "delta"],
 ) as dag:
     # Each step runs whatever became of the one before: a compaction that failed or timed out must
-    # not stop VACUUM (storage would grow without end) nor the validation. The summary needs them
-    # all, so a failed step still fails the run.
+    # not stop VACUUM (storage would grow without end) nor the validation. The summary waits on
+    # every step and needs them all to succeed, so a failed step still fails the run.
     steps = [
         SparkSubmitOperator(
             task_id=step,
@@ -35,7 +35,8 @@ with DAG(
 
         return summary_of(bundle, run_id or "manual")
 
-    steps[0] >> steps[1] >> steps[2] >> summarize()
+    steps[0] >> steps[1] >> steps[2]
+    steps >> summarize()
 
 if __name__ == "__main__":
     dag.test()

@@ -332,8 +332,14 @@ class Supervisor:
                 raise SupervisorGaveUp(f"streaming job failed {failures} times in a row (last: {failure})")
             # A job that dies as it starts (a broker or registry down) must not use up its restarts in
             # a minute: each restart of a run of failures waits twice as long as the one before.
-            if self._stop_requested_within(self._backoff_s(failures), stop_file):
+            backoff = self._backoff_s(failures)
+            if deadline is not None:
+                backoff = min(backoff, max(deadline - self.clock(), 0.0))
+            if self._stop_requested_within(backoff, stop_file):
                 report.stopped_by = "stop request"
+                break
+            if deadline is not None and self.clock() >= deadline:
+                report.stopped_by = f"run_for_s={run_for_s:g}"
                 break
             log.warning("restarting the streaming job from its checkpoint (pid %s)", self.job.start())
             report.restarts += 1
@@ -407,14 +413,17 @@ def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str, epis
             job=job,
             summary=summary,
         )
-        if status == "firing":
-            episode_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = episode_file.with_suffix(".partial")
-            partial.write_text(json.dumps(episode))
-            partial.replace(episode_file)
-        else:
-            episode_file.unlink(missing_ok=True)
         dispatch([event], sinks)
+        try:  # after sending: a file that cannot be written must not cost the alert itself
+            if status == "firing":
+                episode_file.parent.mkdir(parents=True, exist_ok=True)
+                partial = episode_file.with_suffix(".partial")
+                partial.write_text(json.dumps(episode))
+                partial.replace(episode_file)
+            else:
+                episode_file.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot record the alert episode in %s: %s", episode_file, exc)
 
     return send
 

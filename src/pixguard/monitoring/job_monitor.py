@@ -176,12 +176,17 @@ class JobMonitor:
         return events
 
     def _record_open_alerts(self, active: list[AlertEvent]) -> None:
+        """Best effort: a file that cannot be written costs the next run its resolutions, never an
+        alert of this one."""
         if self.open_alerts_file is None:
             return
-        self.open_alerts_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.open_alerts_file.with_suffix(".partial")
-        partial.write_text(json.dumps([event.to_json() for event in active]))
-        partial.replace(self.open_alerts_file)
+        try:
+            self.open_alerts_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.open_alerts_file.with_suffix(".partial")
+            partial.write_text(json.dumps([event.to_json() for event in active]))
+            partial.replace(self.open_alerts_file)
+        except OSError as exc:
+            log.error("cannot record the open alerts in %s: %s", self.open_alerts_file, exc)
 
     def take_rows(self, include_unreported: bool = False) -> list[dict[str, Any]]:
         with self._lock:
