@@ -2,8 +2,8 @@
 
 A rule set is compiled against the schema it will run on before it is used; a file that fails
 (bad YAML, unknown column, non-boolean condition, an error on a row of zeros) is refused with the
-rule's code and the error, and the watcher keeps the rule set already in force. Rules that pass
-and still fail on a micro-batch's payments are refused there (stream/decisions.py)."""
+rule's code and the error, and the watcher keeps the rule set already in force. A rule that
+passes and still fails on a micro-batch's payments is disabled there (stream/decisions.py)."""
 
 from __future__ import annotations
 
@@ -179,12 +179,13 @@ class RuleWatcher:
             log.warning("rules reloaded: version %s", candidate.version)
         return changed
 
-    def refuse(self, failed: RuleSet, previous: RuleSet, error: Exception) -> None:
-        """Rules that failed on a micro-batch's payments give way to those in force before them, until
-        the file changes again."""
-        self.current = previous
+    def disable(self, rules: RuleSet, codes: list[str], error: Exception) -> None:
+        """Rules that fail on a micro-batch's payments (an error no row of zeros showed) are taken out
+        of the set in force, until the file changes; the other rules stay."""
+        kept = tuple(rule for rule in rules.rules if rule.code not in codes)
+        self.current = RuleSet(f"{rules.version}-without-{'+'.join(codes)}", kept)
         self.last_error = (
-            f"{self.path}: rules version {failed.version} failed on a micro-batch and are refused,"
-            f" keeping version {previous.version}: {_first_line(error)}"
+            f"{self.path}: rule {', '.join(codes)} of version {rules.version} failed on a micro-batch's"
+            f" payments and is disabled until the file changes; the other rules stay in force: {_first_line(error)}"
         )
         log.error("%s", self.last_error)

@@ -101,6 +101,7 @@ def test_project_config_has_the_example_rules() -> None:
     assert rules["quarantine_rate_high"].threshold == 0.01
     assert rules["block_rate_out_of_band"].comparison == "outside"
     assert rules["model_reload_failed"].metric == "model_reload_failing"
+    assert rules["rules_reload_failed"].metric == "rules_reload_failing" and rules["rules_reload_failed"].for_s == 0
 
 
 @pytest.mark.parametrize(

@@ -59,21 +59,26 @@ def test_a_file_refused_at_start_gives_way_to_the_rules_the_query_last_decided_w
     assert watcher.last_error and "TEST_RULE: does not compile" in watcher.last_error
 
 
-def test_rules_refused_on_a_batch_stay_refused_until_the_file_changes(schema, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_rule_failing_on_a_batch_is_disabled_until_the_file_changes_and_the_others_stay(
+    schema,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text(rules_text("amount_brl > 1000", version="1"))
-    watcher = RuleWatcher(path, schema, check_interval_s=0)
-    previous = watcher.current
-    path.write_text(rules_text("amount_brl / (amount_brl - 150.75) > 1", version="2"))
-    assert watcher.refresh(force=True)
-    failed = watcher.current
-    watcher.refuse(failed, previous, ValueError("[DIVIDE_BY_ZERO] Division by zero.\nmore"))
-    assert watcher.current == previous
-    assert watcher.last_error == (
-        f"{path}: rules version {failed.version} failed on a micro-batch and are refused, keeping version"
-        f" {previous.version}: [DIVIDE_BY_ZERO] Division by zero."
+    path.write_text(
+        'version: "2"\nrules:\n'
+        '  - code: BIG\n    when: "amount_brl > 1000"\n    action: REVIEW\n'
+        '  - code: RATIO\n    when: "amount_brl / (amount_brl - 150.75) > 1"\n    action: BLOCK\n'
     )
-    assert not watcher.refresh(force=True) and watcher.current == previous  # same file: not taken again
+    watcher = RuleWatcher(path, schema, check_interval_s=0)
+    loaded = watcher.current
+    watcher.disable(loaded, ["RATIO"], ValueError("[DIVIDE_BY_ZERO] Division by zero.\nmore"))
+    assert [r.code for r in watcher.current.rules] == ["BIG"]
+    assert watcher.current.version == f"{loaded.version}-without-RATIO"
+    assert watcher.last_error == (
+        f"{path}: rule RATIO of version {loaded.version} failed on a micro-batch's payments and is disabled until"
+        " the file changes; the other rules stay in force: [DIVIDE_BY_ZERO] Division by zero."
+    )
+    assert not watcher.refresh(force=True) and [r.code for r in watcher.current.rules] == ["BIG"]  # same file
     path.write_text(rules_text("amount_brl > 2000", version="3"))
     assert watcher.refresh(force=True) and watcher.current.version.startswith("3+") and watcher.last_error is None
     assert isinstance(watcher.current, RuleSet)

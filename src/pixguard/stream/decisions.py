@@ -24,7 +24,7 @@ from pixguard.features.enrich import FEATURE_COLUMNS, IS_DUPLICATE
 from pixguard.features.model_input import with_model_features
 from pixguard.features.reference import ReferenceLookups, with_calendar_features, with_reference_features
 from pixguard.model.registry import CHAMPION
-from pixguard.rules import RULE_HITS, RuleSet, RuleWatcher
+from pixguard.rules import RULE_HITS, RuleWatcher
 from pixguard.schema import TRANSACTION_FIELDS
 from pixguard.scoring import MODEL_REASONS, SCORE, ModelWatcher, score_with_model
 from pixguard.stream.batch_plan import BatchPlan, BatchPlans
@@ -126,8 +126,6 @@ class DecisionBatch:
         )
         self.rules: RuleWatcher | None = None
         self.reference = ReferenceTables(bundle, config.tables, config.reference_refresh_s)
-        # The rules of the last batch that decided payments (at start: those the query last recorded).
-        self._proven_rules: RuleSet | None = None
         self.outcomes: list[BatchOutcome] = []
         self.observers: list[BatchObserver] = []  # monitoring; a failing observer never fails the batch
 
@@ -143,7 +141,6 @@ class DecisionBatch:
             recorded = self._last_recorded_plan(enriched, batch_id)
             rules = None if recorded is None else recorded.rules
             self.rules = RuleWatcher(path, enriched.schema, self.config.rules.check_interval_s, fallback=rules)
-            self._proven_rules = self._proven_rules or rules
             self.models.expected_version = None if recorded is None else recorded.model_version
         else:
             self.rules.refresh()
@@ -283,39 +280,36 @@ class DecisionBatch:
 
     def _decided(self, valid: DataFrame, batch_id: int, now: datetime) -> tuple[DataFrame, BatchPlan, dict[str, int]]:
         """The batch's decisions, computed and held (persisted), its plan and the count of each
-        decision. Rules that fail on the batch's payments (they passed compile_rules, e.g. a division
-        by zero only real values reach) are refused unless they are the rules the last batch decided
-        payments with: the batch is decided again with those, and the rules alert is raised."""
-        from pyspark.errors import (
-            AnalysisException,
-            ArithmeticException,
-            ArrayIndexOutOfBoundsException,
-            DateTimeException,
-            NumberFormatException,
-            SparkRuntimeException,
-        )
-
-        expression_errors = (
-            AnalysisException,
-            ArithmeticException,
-            ArrayIndexOutOfBoundsException,
-            DateTimeException,
-            NumberFormatException,
-            SparkRuntimeException,
-        )
+        decision. A rule that fails on the batch's payments (it passed compile_rules: e.g. a division
+        by zero that only real values reach) would fail every retry of the batch: it is disabled, the
+        batch is decided with the other rules, and the rules alert is raised."""
         decisions, plan = self.decide(valid, batch_id, now)
         decisions = decisions.persist()
         try:
             return decisions, plan, _count_decisions(decisions)
-        except expression_errors as exc:  # not e.g. a lost executor: that is no fault of the rules
+        except _expression_errors() as exc:
             decisions.unpersist()
-            previous = self._proven_rules
-            if plan.replayed or previous is None or plan.rules == previous or self.rules is None:
+            # A replay decides as it first did, or not at all; no failing rule: the error is not theirs.
+            failing = [] if plan.replayed or self.rules is None else self._rules_failing_on(valid, plan)
+            if not failing:
                 raise
-            self.rules.refuse(plan.rules, previous, exc)
+            self.rules.disable(plan.rules, failing, exc)
         decisions, plan = self.decide(valid, batch_id, now)
         decisions = decisions.persist()
         return decisions, plan, _count_decisions(decisions)
+
+    def _rules_failing_on(self, valid: DataFrame, plan: BatchPlan) -> list[str]:
+        """The codes of the plan's rules whose condition raises on one of these payments, each tried alone."""
+        from pyspark.sql import functions as F
+
+        enriched = self.enrich(valid, self.reference.lookups(valid.sparkSession))
+        failing = []
+        for rule in plan.rules.rules:
+            try:  # an aggregate over the condition: every row's value is computed
+                enriched.agg(F.max(F.expr(rule.when).cast("int"))).collect()
+            except _expression_errors():
+                failing.append(rule.code)
+        return failing
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
@@ -339,8 +333,6 @@ class DecisionBatch:
             decisions, plan, counts = self._decided(valid, batch_id, now)
             if self.plans is not None and not plan.replayed:
                 self.plans.record(batch.sparkSession, plan)  # before anything leaves the batch
-            if counts:  # rules that decided payments; a batch without any proves nothing
-                self._proven_rules = plan.rules
             quarantine = self.quarantine(batch, plan.decided_at).persist()
             reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
             if self.publish_to_kafka:
@@ -387,6 +379,28 @@ class DecisionBatch:
         finally:
             batch.unpersist()
             self.reference.release_replayed()
+
+
+def _expression_errors() -> tuple[type[Exception], ...]:
+    """What evaluating a Spark SQL expression on data raises (ANSI arithmetic, casts, dates, indexes);
+    not, e.g., a lost executor."""
+    from pyspark.errors import (
+        AnalysisException,
+        ArithmeticException,
+        ArrayIndexOutOfBoundsException,
+        DateTimeException,
+        NumberFormatException,
+        SparkRuntimeException,
+    )
+
+    return (
+        AnalysisException,
+        ArithmeticException,
+        ArrayIndexOutOfBoundsException,
+        DateTimeException,
+        NumberFormatException,
+        SparkRuntimeException,
+    )
 
 
 def _count_decisions(decisions: DataFrame) -> dict[str, int]:
