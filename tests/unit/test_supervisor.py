@@ -57,6 +57,16 @@ class FakeJob:
         self.alive = False
 
 
+def dying_at_every_poll(clock: FakeClock, job: FakeJob):  # noqa: ANN201
+    """A sleep after which the job is dead: it dies as soon as it starts."""
+
+    def crash(seconds: float) -> None:
+        clock.now += seconds
+        job.alive = False
+
+    return crash
+
+
 def supervisor(tmp_path: Path, job: FakeJob, clock: FakeClock, probe, alerts: list) -> Supervisor:  # noqa: ANN001
     return Supervisor(
         job,  # type: ignore[arg-type]
@@ -107,11 +117,7 @@ def test_the_supervisor_gives_up_after_max_consecutive_failures_and_alerts_once(
     job = FakeJob(JobSlot(tmp_path, "/ckpt"))
     sup = supervisor(tmp_path, job, clock, lambda: Progress(None, 0), alerts)
 
-    def crash(seconds: float) -> None:
-        clock.now += seconds
-        job.alive = False
-
-    sup.sleep = crash
+    sup.sleep = dying_at_every_poll(clock, job)
     with pytest.raises(SupervisorGaveUp, match="4 times"):
         sup.run()
     assert alerts == [("firing", 2)]
@@ -276,11 +282,7 @@ def test_restarts_in_a_run_of_failures_wait_twice_as_long_each_time(tmp_path: Pa
     job.start = timed_start  # type: ignore[method-assign]
     sup = Supervisor(job, lambda: Progress(None, 5), settings, lambda *a: alerts.append(a), clock, clock.sleep)  # type: ignore[arg-type]
 
-    def crash(seconds: float) -> None:
-        clock.now += seconds
-        job.alive = False
-
-    sup.sleep = crash
+    sup.sleep = dying_at_every_poll(clock, job)
     with pytest.raises(SupervisorGaveUp):
         sup.run()
     # Each death is seen one poll (10 s) after the start, then the restart waits 15, 30, then 50 (capped).
@@ -346,11 +348,7 @@ def test_the_supervisor_of_a_retried_task_resolves_the_alert_its_predecessor_fir
         clock.sleep,
     )  # type: ignore[arg-type]
 
-    def crash(seconds: float) -> None:
-        clock.now += seconds
-        job.alive = False
-
-    first.sleep = crash
+    first.sleep = dying_at_every_poll(clock, job)
     with pytest.raises(SupervisorGaveUp):
         first.run()
     assert [e.status for e in sent] == ["firing"] and slot.open_alert_file.exists()

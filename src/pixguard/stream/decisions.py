@@ -384,22 +384,15 @@ class DecisionBatch:
 def _expression_errors() -> tuple[type[Exception], ...]:
     """What evaluating a Spark SQL expression on data raises (ANSI arithmetic, casts, dates, indexes);
     not, e.g., a lost executor."""
-    from pyspark.errors import (
-        AnalysisException,
-        ArithmeticException,
-        ArrayIndexOutOfBoundsException,
-        DateTimeException,
-        NumberFormatException,
-        SparkRuntimeException,
-    )
+    from pyspark import errors
 
     return (
-        AnalysisException,
-        ArithmeticException,
-        ArrayIndexOutOfBoundsException,
-        DateTimeException,
-        NumberFormatException,
-        SparkRuntimeException,
+        errors.AnalysisException,
+        errors.ArithmeticException,
+        errors.ArrayIndexOutOfBoundsException,
+        errors.DateTimeException,
+        errors.NumberFormatException,
+        errors.SparkRuntimeException,
     )
 
 
