@@ -52,9 +52,12 @@ def _history_and_model(bundle: Bundle, config: StreamingConfig) -> None:
     step("First model: train on decisions + matured fraud labels, quality gate, register, make it champion")
     try:
         result = bootstrap_champion(spark, bundle, config)
-        print(f"  {result}" if result else "  a champion already exists: kept it")
+        print(f"  {result.summary()}" if result else "  a champion already exists: kept it")
     except (NotEnoughLabels, TrainingSetRejected) as exc:
         print(f"  no model trained: {exc}\n  the stream runs on the rules alone (a longer history fixes this)")
+    # The backfill's state store maintenance thread outlives the session by up to a minute and then
+    # logs a stack trace for the SparkEnv it no longer finds (a known, harmless Spark race on stop).
+    spark.sparkContext.setLogLevel("ERROR")
     spark.stop()
 
 
@@ -128,6 +131,8 @@ def _show_decisions(
 
 
 def main() -> int:
+    # The first model's training fetches its artifacts several times; progress bars would bury the steps.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         bundle = load_bundle(target="local")
         config = load_streaming_config(bundle.project_root)
