@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from pixguard.stream.reference_tables import ReferenceTables
 from pixguard.stream.validate import QUARANTINE_REASONS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 log = logging.getLogger("pixguard.stream")
 
@@ -224,10 +225,8 @@ class DecisionBatch:
     def quarantine(batch: DataFrame, quarantined_at: datetime) -> DataFrame:
         from pyspark.sql import functions as F
 
-        reasons = F.when(F.col(IS_DUPLICATE), F.array(F.lit("duplicate_end_to_end_id"))).otherwise(
-            F.col(QUARANTINE_REASONS)
-        )
-        return batch.where((F.size(QUARANTINE_REASONS) > 0) | F.coalesce(F.col(IS_DUPLICATE), F.lit(False))).select(
+        reasons = _quarantine_reasons()
+        return batch.where(_is_quarantined()).select(
             reasons[0].alias("reason"),
             reasons.alias("reasons"),
             F.coalesce("end_to_end_id", "raw_end_to_end_id").alias("end_to_end_id"),
@@ -313,6 +312,7 @@ class DecisionBatch:
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
+        from pyspark.util import inheritable_thread_target
 
         now = self._now()
         published_at: datetime | None = None
@@ -327,28 +327,36 @@ class DecisionBatch:
             QUARANTINE_REASONS, F.coalesce(QUARANTINE_REASONS, F.array().cast("array<string>"))
         ).persist()
         try:
-            consumed = batch.count()  # materialise once: the stateful operators must not run twice
+            # Materialise once (the stateful operators must not run twice), counting the quarantine
+            # reasons in the same Spark job: each job costs a micro-batch hundreds of milliseconds.
+            reasons = _count_reasons(batch)
+            consumed = sum(reasons.values())
+            reasons.pop(None, None)  # the rows to decide
             lap("read_validate_features")
             valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
             decisions, plan, counts = self._decided(valid, batch_id, now)
             if self.plans is not None and not plan.replayed:
                 self.plans.record(batch.sparkSession, plan)  # before anything leaves the batch
-            quarantine = self.quarantine(batch, plan.decided_at).persist()
-            reasons = {r.reason: r.n for r in quarantine.groupBy("reason").agg(F.count("*").alias("n")).collect()}
-            if self.publish_to_kafka:
-                # Kafka first: it is what waits for the decision. A crash before the Delta commit
-                # replays the batch with its plan: the same decisions again, under the same keys.
-                self._publish(decisions, quarantine if reasons else None)
-                published_at = self._now()
-                lap("score_decide_publish_kafka")
+            quarantine = self.quarantine(batch, plan.decided_at).persist() if reasons else None
+            # The Delta appends run beside the Kafka write, whose end is what the payment waits for.
+            # Their order does not matter: a crash before both have ended replays the batch with its
+            # plan, which sends the same decisions again under the same keys and skips the commits
+            # already made (txnAppId/txnVersion).
             # No empty commits: most batches quarantine nothing, and the batches the feature state's
             # event-time timers run without new data decide nothing.
-            if counts:
-                self._append_delta(decisions, self.config.tables.decisions, batch_id)
-            lap("write_decisions")
-            if reasons:
-                self._append_delta(quarantine, self.config.tables.quarantine, batch_id)
-            lap("write_quarantine")
+            appends = [(decisions, self.config.tables.decisions)] if counts else []
+            appends += [(quarantine, self.config.tables.quarantine)] if quarantine is not None else []
+            # The appends' Spark jobs inherit the query's job group and properties from this thread.
+            append_delta = inheritable_thread_target(self._append_delta)
+            with ThreadPoolExecutor(max_workers=max(1, len(appends)), thread_name_prefix="delta-append") as pool:
+                written = [pool.submit(append_delta, df, table, batch_id) for df, table in appends]
+                if self.publish_to_kafka:
+                    self._publish(decisions, quarantine)
+                    published_at = self._now()
+                    lap("score_decide_publish_kafka")
+                for append in written:
+                    append.result()  # raises what the append raised
+            lap("write_delta")
             duplicates = reasons.pop("duplicate_end_to_end_id", 0)
             outcome = BatchOutcome(
                 batch_id=batch_id,
@@ -375,7 +383,8 @@ class DecisionBatch:
             lap("observers")
             log.warning("batch %s: %s", batch_id, json.dumps(outcome.__dict__, default=str))
             decisions.unpersist()
-            quarantine.unpersist()
+            if quarantine is not None:
+                quarantine.unpersist()
         finally:
             batch.unpersist()
             self.reference.release_replayed()
@@ -394,6 +403,27 @@ def _expression_errors() -> tuple[type[Exception], ...]:
         errors.NumberFormatException,
         errors.SparkRuntimeException,
     )
+
+
+def _is_quarantined() -> Column:
+    from pyspark.sql import functions as F
+
+    return (F.size(QUARANTINE_REASONS) > 0) | F.coalesce(F.col(IS_DUPLICATE), F.lit(False))
+
+
+def _quarantine_reasons() -> Column:
+    """A repeat of a decided end_to_end_id has one reason; an invalid record has its own."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.col(IS_DUPLICATE), F.array(F.lit("duplicate_end_to_end_id"))).otherwise(F.col(QUARANTINE_REASONS))
+
+
+def _count_reasons(batch: DataFrame) -> dict[str | None, int]:
+    """How many records of the batch have each first quarantine reason; None: the records to decide."""
+    from pyspark.sql import functions as F
+
+    reason = F.when(_is_quarantined(), _quarantine_reasons()[0])
+    return {r["reason"]: r["n"] for r in batch.groupBy(reason.alias("reason")).agg(F.count("*").alias("n")).collect()}
 
 
 def _count_decisions(decisions: DataFrame) -> dict[str, int]:
