@@ -32,4 +32,4 @@ def decide(df: DataFrame, review_threshold: float, block_threshold: float) -> Da
             F.coalesce(F.col(MODEL_REASONS), F.array().cast("array<string>")), lambda f: F.concat(F.lit("MODEL:"), f)
         ),
     ).otherwise(F.array().cast("array<string>"))
-    return df.withColumn(DECISION, decision).withColumn(REASONS, F.concat(F.col(RULE_HITS), model_reasons))
+    return df.withColumns({DECISION: decision, REASONS: F.concat(F.col(RULE_HITS), model_reasons)})

@@ -26,11 +26,13 @@ def with_model_features(df: DataFrame) -> DataFrame:
     """Numeric encodings of the context; behavioural features are numeric already."""
     from pyspark.sql import functions as F
 
-    return (
-        df.withColumn("amount_brl_value", F.col("amount_brl").cast("double"))
-        .withColumn("night", F.col("is_night").cast("int"))
-        .withColumn("payer_is_legal", (F.col("payer_person_type") == "LEGAL").cast("int"))
-        .withColumn("payee_is_legal", (F.col("payee_person_type") == "LEGAL").cast("int"))
-        .withColumn("initiated_by_qr", F.col("initiation_type").startswith("QR").cast("int"))
-        .withColumn("payee_marked", F.col("payee_dict_marked").cast("int"))
+    return df.withColumns(
+        {
+            "amount_brl_value": F.col("amount_brl").cast("double"),
+            "night": F.col("is_night").cast("int"),
+            "payer_is_legal": (F.col("payer_person_type") == "LEGAL").cast("int"),
+            "payee_is_legal": (F.col("payee_person_type") == "LEGAL").cast("int"),
+            "initiated_by_qr": F.col("initiation_type").startswith("QR").cast("int"),
+            "payee_marked": F.col("payee_dict_marked").cast("int"),
+        }
     )

@@ -19,9 +19,8 @@ def with_calendar_features(df: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     local_hour = F.hour(F.from_utc_timestamp("event_time", PIX_TIME_ZONE))
-    return df.withColumn("local_hour", local_hour).withColumn(
-        "is_night", (F.col("local_hour") >= NIGHT_STARTS_HOUR) | (F.col("local_hour") < NIGHT_ENDS_HOUR)
-    )
+    is_night = (local_hour >= NIGHT_STARTS_HOUR) | (local_hour < NIGHT_ENDS_HOUR)
+    return df.withColumns({"local_hour": local_hour, "is_night": is_night})
 
 
 @dataclass(frozen=True)
@@ -57,31 +56,36 @@ def with_reference_features(df: DataFrame, lookups: ReferenceLookups) -> DataFra
     neither send nor receive Pix)."""
     from pyspark.sql import functions as F
 
+    # Each DataFrame operation is analysed on the driver, on every micro-batch: the lookups are
+    # joined under names of their own, and the flags added and the helper columns dropped once.
+    added: dict[str, Column] = {}
+    helpers: list[str] = []
     created = lookups.key_created_at
     if created is None:
-        df = df.withColumn("payee_key_age_days", F.lit(None).cast("double"))
+        added["payee_key_age_days"] = F.lit(None).cast("double")
     else:
         # The registry holds every key in Brazil; a batch needs a few thousand of them. Broadcasting
         # only those is cheaper than broadcasting the registry each micro-batch (half the time at
         # 1.45 million keys), and keeps the broadcast small however large the registry grows.
         probed = df.select(F.col("payee_key").alias("_probed")).distinct()
         created = created.join(F.broadcast(probed), created["_key"] == probed["_probed"], "left_semi")
-        df = (
-            df.join(F.broadcast(created), df["payee_key"] == created["_key"], "left")
-            .withColumn(
-                "payee_key_age_days",
-                F.round((F.unix_millis("event_time") - F.unix_millis("_key_created_at")) / 86_400_000.0, 3),
-            )
-            .drop("_key", "_key_created_at")
+        df = df.join(F.broadcast(created), df["payee_key"] == created["_key"], "left")
+        added["payee_key_age_days"] = F.round(
+            (F.unix_millis("event_time") - F.unix_millis("_key_created_at")) / 86_400_000.0, 3
         )
+        helpers += ["_key", "_key_created_at"]
     marks = lookups.first_marks
     marked_values = {
         "payee_dict_marked": [F.col("payee_key"), F.col("payee_document"), _account("payee")],
         "payer_dict_marked": [F.col("payer_document"), _account("payer")],
     }
     for flag, values in marked_values.items():
-        df = df.withColumn(flag, F.lit(False)) if marks is None else _with_mark_flag(df, marks, flag, values)
-    return df
+        if marks is None:
+            added[flag] = F.lit(False)
+        else:
+            df, added[flag], joined = _joined_mark_flag(df, marks, flag, values)
+            helpers += joined
+    return df.withColumns(added).drop(*helpers)
 
 
 def _account(side: str) -> Column:
@@ -91,16 +95,21 @@ def _account(side: str) -> Column:
     return F.concat_ws(":", f"{side}_ispb", f"{side}_branch", f"{side}_account")
 
 
-def _with_mark_flag(df: DataFrame, marks: DataFrame, flag: str, values: list[Column]) -> DataFrame:
-    """`flag`: one of `values` was marked before the payment."""
+def _joined_mark_flag(
+    df: DataFrame, marks: DataFrame, flag: str, values: list[Column]
+) -> tuple[DataFrame, Column, list[str]]:
+    """`df` joined with when each of `values` was first marked; the `flag` column (one of them was
+    marked before the payment); and the joined helper columns, to drop."""
     from functools import reduce
     from operator import or_
 
     from pyspark.sql import functions as F
 
-    marked_at = [f"_{flag}_at{index}" for index in range(len(values))]
-    for value, at in zip(values, marked_at, strict=True):
-        lookup = marks.select(F.col("_marked").alias("_marked_value"), F.col("_marked_at").alias(at))
-        df = df.join(F.broadcast(lookup), value == F.col("_marked_value"), "left").drop("_marked_value")
-    before = [F.coalesce(F.col(at) <= F.col("event_time"), F.lit(False)) for at in marked_at]
-    return df.withColumn(flag, reduce(or_, before)).drop(*marked_at)
+    helpers, before = [], []
+    for index, value in enumerate(values):
+        marked, marked_at = f"_{flag}_value{index}", f"_{flag}_at{index}"
+        lookup = marks.select(F.col("_marked").alias(marked), F.col("_marked_at").alias(marked_at))
+        df = df.join(F.broadcast(lookup), value == F.col(marked), "left")
+        helpers += [marked, marked_at]
+        before.append(F.coalesce(F.col(marked_at) <= F.col("event_time"), F.lit(False)))
+    return df, reduce(or_, before), helpers
