@@ -333,7 +333,7 @@ class DecisionBatch:
             consumed = sum(reasons.values())
             reasons.pop(None, None)  # the rows to decide
             lap("read_validate_features")
-            valid = batch.where((F.size(QUARANTINE_REASONS) == 0) & ~F.col(IS_DUPLICATE))
+            valid = batch.where(~_is_quarantined())  # the rows counted under None above
             decisions, plan, counts = self._decided(valid, batch_id, now)
             if self.plans is not None and not plan.replayed:
                 self.plans.record(batch.sparkSession, plan)  # before anything leaves the batch
