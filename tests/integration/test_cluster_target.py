@@ -200,8 +200,11 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     try:
         wait_for(lambda: len(decided()) >= len(ids), 600, "the job on the cluster to decide every payment", 5)
         # What the supervisor sees, reading the checkpoint at its URI: a probe that could not read it
-        # would find every record still waiting, and restart the job as stalled.
-        progress = checkpoint_probe(cluster, config)()
+        # would find every record still waiting, and restart the job as stalled. The batch commits
+        # to its checkpoint after its Delta append, so the probe is given the time that takes.
+        probe = checkpoint_probe(cluster, config)
+        wait_for(lambda: probe().pending_records == 0, 60, "the batch to commit to the checkpoint", 2)
+        progress = probe()
         assert progress.last_commit_at is not None and progress.pending_records == 0, progress
         request_stop(slot)
         assert dags_test.wait(timeout=300) == 0, log_path.read_text()[-5000:]

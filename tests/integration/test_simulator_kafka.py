@@ -120,8 +120,13 @@ def test_history_lands_in_delta_and_runs_through_the_decision_pipeline(isolated,
     assert run.quarantined == 0
     labels = table(config.tables.fraud_labels).toPandas()
     assert len(labels) == run.history.labels and (labels["reported_at"] <= end.tz_localize(None)).all()
+    # Each label reports a fraud, or is one of the few false reports the truth records; a share of
+    # the labels would be a ratio over a handful of them, whose number depends on the clock.
     frauds = truth.where("is_fraud").select("end_to_end_id").toPandas()["end_to_end_id"]
-    assert labels["end_to_end_id"].isin(frauds).mean() > 0.8  # a few reports are false
+    false_reports = truth.where("is_false_report").select("end_to_end_id").toPandas()["end_to_end_id"]
+    reports_fraud = labels["end_to_end_id"].isin(frauds)
+    assert reports_fraud.any()
+    assert (reports_fraud ^ labels["end_to_end_id"].isin(false_reports)).all()
     # Features as served: history reaches back, so later payments of a payer see the earlier ones.
     assert decisions.where("payer_history_tx_count > 0").count() > 0.3 * run.decided
     assert table(config.tables.key_registry).count() == run.history.keys
