@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import time
 import urllib.request
@@ -64,12 +65,14 @@ def main() -> None:
     bundle.target.spark.conf.update({"spark.ui.enabled": "true", "spark.ui.port": UI_PORT})
     spark = build_spark_session(bundle, "streaming", "pixguard-batch-profile")
     spark.sparkContext.setLogLevel("ERROR")
-    ui = f"{spark.sparkContext.uiWebUrl}"
+    ui = spark.sparkContext.uiWebUrl
     app = spark.sparkContext.applicationId
-    print(f"machine: {os.uname().nodename}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
 
     raw_table = bundle.target.table_path("transactions_raw")
     raw = spark.readStream.format("delta").option("maxFilesPerTrigger", 1).load(raw_table)
+    # Event times are checked against the payments' arrival, as a backfill does: checked against the
+    # clock, payments replayed later could be quarantined as too old, and the replay would decide fewer.
     transactions = checked_and_featured(as_kafka_records(raw), bundle, config, now=F.col("kafka_timestamp"))
     decide = DecisionBatch(bundle, config, lambda: "batch-profile", publish_to_kafka=True)
     reported: set[int] = set()
