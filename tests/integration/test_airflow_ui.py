@@ -23,6 +23,7 @@ from pixguard.stack.airflow_server import AirflowServer
 pytestmark = pytest.mark.integration
 
 DAG_IDS = ("pix_streaming", "pix_delta_maintenance", "pix_model_retraining")
+NAVIGATED = "Inspected target navigated or closed"  # Chrome DevTools Protocol, error -32000
 
 
 class Page:
@@ -51,8 +52,13 @@ class Page:
     def wait_for(self, expression: str, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except RuntimeError as exc:
+                # The page navigated during the evaluation (e.g. the redirect to the login form): not yet.
+                if NAVIGATED not in str(exc):
+                    raise
             time.sleep(0.5)
         text = self.evaluate("document.location.href + '\\n' + (document.body ? document.body.innerText : '')")
         raise AssertionError(f"timed out waiting for {what}; page was:\n{str(text)[:2000]}")
