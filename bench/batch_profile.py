@@ -10,6 +10,9 @@ do not run, so the batch duration is the job's capacity alone.
 Run (needs `pixguard up`, for the champion model and the topics):
   .venv/bin/python bench/batch_profile.py --home /tmp/bench/X/home-1000 \
       --config /tmp/bench/X/streaming-1000.yaml --workdir /tmp/bench/profile
+
+`--conf KEY=VALUE` (repeatable) and `--master` try a setting on the same replay; the last line sums
+the batches of `--min-rows` or more, to compare runs.
 """
 
 from __future__ import annotations
@@ -37,12 +40,28 @@ def _ui_json(ui: str, path: str) -> list[dict]:
         return json.load(answer)
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not (key and equals):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, required=True, help="a streaming_throughput run's home-RATE folder")
     parser.add_argument("--config", type=Path, required=True, help="that run's streaming-RATE.yaml")
     parser.add_argument("--workdir", type=Path, required=True, help="scratch folder (emptied first)")
     parser.add_argument("--min-rows", type=int, default=5000, help="print the stages of batches this large")
+    parser.add_argument("--master", help="the Spark master to try instead of the local target's")
+    parser.add_argument(
+        "--conf",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting to try (repeatable)",
+    )
     args = parser.parse_args()
 
     # A copy of the run's home without its decisions: the replay writes its own.
@@ -63,11 +82,18 @@ def main() -> None:
     config = load_streaming_config(PROJECT_ROOT, args.config)
     # The profile reads the Spark UI's REST API, which the local target turns off.
     bundle.target.spark.conf.update({"spark.ui.enabled": "true", "spark.ui.port": UI_PORT})
+    tried = dict(args.conf)
+    bundle.jobs["streaming"].spark_conf.update(tried)
+    if args.master:
+        tried["master"] = args.master
+        spark_settings = bundle.target.spark.model_copy(update={"master": args.master})
+        bundle = bundle.model_copy(update={"target": bundle.target.model_copy(update={"spark": spark_settings})})
     spark = build_spark_session(bundle, "streaming", "pixguard-batch-profile")
     spark.sparkContext.setLogLevel("ERROR")
     ui = spark.sparkContext.uiWebUrl
     app = spark.sparkContext.applicationId
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
+    print(f"settings tried: {tried or 'none'}")
 
     raw_table = bundle.target.table_path("transactions_raw")
     raw = spark.readStream.format("delta").option("maxFilesPerTrigger", 1).load(raw_table)
@@ -76,12 +102,16 @@ def main() -> None:
     transactions = checked_and_featured(as_kafka_records(raw), bundle, config, now=F.col("kafka_timestamp"))
     decide = DecisionBatch(bundle, config, lambda: "batch-profile", publish_to_kafka=True)
     reported: set[int] = set()
+    large_batches: list[tuple[int, float]] = []
 
     def profiled(batch_df, batch_id: int) -> None:  # noqa: ANN001 - Spark's foreachBatch signature
         started = time.time()
         decide(batch_df, batch_id)
         outcome = decide.outcomes[-1]
-        print(f"batch {batch_id}: {outcome.consumed} rows in {time.time() - started:.2f} s, phases {outcome.phase_ms}")
+        took = time.time() - started
+        print(f"batch {batch_id}: {outcome.consumed} rows in {took:.2f} s, phases {outcome.phase_ms}")
+        if outcome.consumed >= args.min_rows:
+            large_batches.append((outcome.consumed, took))
         for job in sorted(_ui_json(ui, f"{app}/jobs"), key=lambda j: j["jobId"]):
             if job["jobId"] in reported or job.get("status") != "SUCCEEDED":
                 continue
@@ -100,6 +130,7 @@ def main() -> None:
                         f"    stage {stage_id}: {stage['numTasks']} tasks, wall"
                         f" {_epoch(stage['completionTime']) - _epoch(stage['submissionTime']):.2f} s,"
                         f" run {stage['executorRunTime']} ms, cpu {stage['executorCpuTime'] // 1_000_000} ms,"
+                        f" gc {stage['jvmGcTime']} ms,"
                         f" rows in {stage['inputRecords']}, shuffle read {stage['shuffleReadRecords']}"
                         f" / written {stage['shuffleWriteRecords']}"
                     )
@@ -107,6 +138,13 @@ def main() -> None:
     checkpoint = args.workdir / "checkpoint"
     query = transactions.writeStream.option("checkpointLocation", str(checkpoint)).foreachBatch(profiled)
     query.trigger(availableNow=True).start().awaitTermination()
+    rows = sum(consumed for consumed, _ in large_batches)
+    seconds = sum(took for _, took in large_batches)
+    if seconds:
+        print(
+            f"batches of {args.min_rows}+ rows: {len(large_batches)}, {rows} rows in {seconds:.1f} s,"
+            f" {rows / seconds:.0f} rows/s"
+        )
 
 
 if __name__ == "__main__":
