@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pixguard.config import Bundle, ConfigError, StreamingConfig, load_bundle, load_streaming_config
 from pixguard.stack.local import up
@@ -74,22 +76,69 @@ def _start_job(bundle: Bundle) -> tuple[subprocess.Popen, str]:
     return job, str(log_path)
 
 
+def _instant(text: str | None) -> datetime | None:
+    """A timestamp as Spark's to_json writes it (`2026-11-27T13:49:00.533Z`); None when absent."""
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass
+class RunTally:
+    """What the demo reads on pix.decisions and pix.dlq, told apart by run. The job first decides what an
+    earlier run left in pix.transactions (a demo stopped before its job had caught up), so not every
+    decision is one of this run's payments: those are the ones whose event time (decisions) or arrival
+    on Kafka (quarantined records, whose event time may be what was malformed) is not before `since`,
+    when this run's traffic started. A batch replayed after a crash publishes its decisions again:
+    each payment counts once."""
+
+    since: datetime
+    decisions: Counter = field(default_factory=Counter)  # this run's, by kind
+    decided_ids: set[str] = field(default_factory=set)
+    dead_letters: set[tuple[int, int]] = field(default_factory=set)  # (partition, offset) of the record
+    earlier: set[str] = field(default_factory=set)  # end_to_end_id, or partition:offset when quarantined
+
+    def decision(self, decision: dict) -> bool:
+        """Count a pix.decisions message; True when it is this run's payment, decided for the first time."""
+        e2e, happened = decision["end_to_end_id"], _instant(decision.get("event_time"))
+        if happened is None or happened < self.since:
+            self.earlier.add(e2e)
+            return False
+        if e2e in self.decided_ids:
+            return False
+        self.decided_ids.add(e2e)
+        self.decisions[decision["decision"]] += 1
+        return True
+
+    def dead_letter(self, dead: dict) -> None:
+        record = (dead.get("partition"), dead.get("offset"))
+        arrived = _instant(dead.get("kafka_timestamp"))
+        if arrived is None or arrived < self.since:
+            self.earlier.add(f"{record[0]}:{record[1]}")
+        else:
+            self.dead_letters.add(record)
+
+    @property
+    def settled(self) -> int:
+        """This run's payments decided or quarantined."""
+        return len(self.decided_ids) + len(self.dead_letters)
+
+
 def _show_decisions(
-    bundle: Bundle, config: StreamingConfig, traffic: threading.Thread, summary: dict, job: subprocess.Popen
-) -> tuple[Counter, int]:
-    """Print decisions as they come until every payment sent is decided or quarantined (pix.dlq),
-    or the job stops, or DRAIN_TIMEOUT_S after the traffic ended. Returns the decisions by kind and
-    the number quarantined."""
+    bundle: Bundle,
+    config: StreamingConfig,
+    traffic: threading.Thread,
+    summary: dict,
+    job: subprocess.Popen,
+    tally: RunTally,
+) -> None:
+    """Print this run's decisions as they come until every payment sent is decided or quarantined
+    (pix.dlq), or the job stops, or DRAIN_TIMEOUT_S after the traffic ended. Counts into `tally`."""
     from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
     decisions, dlq = config.topics.decisions.name, config.topics.dlq.name
     consumer = Consumer({**bundle.target.kafka.client_config(), "group.id": f"demo-{time.time_ns()}"})
     listed = consumer.list_topics(timeout=10).topics
     consumer.assign([TopicPartition(t, p, OFFSET_END) for t in (decisions, dlq) for p in listed[t].partitions])
-    counts: Counter = Counter()
-    # A batch replayed after a crash publishes its decisions again: each payment counts once.
-    decided_ids: set[str] = set()
-    dead_letters: set[tuple[int, int]] = set()  # (partition, offset) of the quarantined record
+    counts = tally.decisions
     traffic_ended_at: float | None = None
     deadline = time.monotonic() + LIVE_SECONDS + JOB_START_TIMEOUT_S
     try:
@@ -99,7 +148,7 @@ def _show_decisions(
                 deadline = max(deadline, traffic_ended_at + DRAIN_TIMEOUT_S)
             if traffic_ended_at is not None and "live" not in summary:
                 break  # the traffic failed: main() says why
-            if "live" in summary and len(decided_ids) + len(dead_letters) >= summary["live"].sent:
+            if "live" in summary and tally.settled >= summary["live"].sent:
                 break  # every payment sent has its decision
             if time.monotonic() > deadline:
                 break
@@ -107,14 +156,11 @@ def _show_decisions(
             if message is None or message.error():
                 continue
             if message.topic() == dlq:
-                dead = json.loads(message.value())
-                dead_letters.add((dead.get("partition"), dead.get("offset")))
+                tally.dead_letter(json.loads(message.value()))
                 continue
             decision = json.loads(message.value())
-            if decision["end_to_end_id"] in decided_ids:
+            if not tally.decision(decision):
                 continue
-            decided_ids.add(decision["end_to_end_id"])
-            counts[decision["decision"]] += 1
             if decision["decision"] != "APPROVE" or counts["APPROVE"] % 200 == 1:
                 reasons = ", ".join(decision.get("reasons") or []) or "-"
                 score = decision.get("score")
@@ -127,7 +173,6 @@ def _show_decisions(
                 )
     finally:
         consumer.close()
-    return counts, len(dead_letters)
 
 
 def main() -> int:
@@ -182,9 +227,10 @@ def main() -> int:
         f"Live traffic: {LIVE_RATE:g} tx/s for {LIVE_SECONDS:g} s; decisions as they come (alerts, 1 in 200 approvals)"
     )
     traffic = threading.Thread(target=traffic_run, daemon=True)
+    tally = RunTally(since=datetime.now(UTC))
     traffic.start()
     try:
-        counts, quarantined = _show_decisions(bundle, config, traffic, summary, job)
+        _show_decisions(bundle, config, traffic, summary, job, tally)
         if job.poll() is not None:
             print(f"  the streaming job stopped early (exit code {job.returncode}): see {log_path}")
         traffic.join()
@@ -200,8 +246,14 @@ def main() -> int:
         print(f"  simulator: {summary['live'].text()}")
     if "traffic_error" in summary:
         print(f"  the simulated traffic failed: {summary['traffic_error']}", file=sys.stderr)
+    counts, quarantined = tally.decisions, len(tally.dead_letters)
     print(f"  decisions received on {config.topics.decisions.name}: {dict(counts)}; quarantined: {quarantined}")
-    decided = sum(counts.values()) + quarantined
+    if tally.earlier:
+        print(
+            f"  the job also decided or quarantined {len(tally.earlier)} payments an earlier run had left in"
+            f" {config.topics.transactions.name}: they are not counted above"
+        )
+    decided = tally.settled
     if "live" in summary and decided < summary["live"].sent:
         print(
             f"  {summary['live'].sent - decided} of the {summary['live'].sent} payments sent were not decided when"
