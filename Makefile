@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 export PIXGUARD_PROJECT_ROOT := $(CURDIR)
 
-.PHONY: install system-deps browser-deps test test-unit test-integration demo up down status lint bench clean
+.PHONY: install system-deps browser-deps test test-unit test-integration demo up down status lint lock bench-realtime-stateful clean
 
 # Everything a fresh machine needs, from the project's own files: Java for Spark and Kafka
 # (Debian package if missing), then the locked Python set into .venv (uv, from PyPI).
@@ -34,11 +34,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml Makefile
 # The feature operators run in the JVM (src/jvm, Scala): compiled with the Scala compiler that ships
 # inside pyspark's own jars, so the jar always matches the Spark it runs in.
 FEATURES_JAR := build/pixguard-features.jar
-$(FEATURES_JAR): $(VENV)/.installed $(shell find src/jvm -name '*.scala')
+# $(1): the interpreter whose pyspark compiles the jar.
+define compile-features-jar
 	@mkdir -p $(@D)
-	jars=$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') && \
+	jars=$$($(1) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') && \
 	  java -cp "$$jars/*" scala.tools.nsc.Main -usejavacp -release 17 -deprecation -Werror -d $@.tmp.jar \
 	  $$(find src/jvm -name '*.scala') && mv $@.tmp.jar $@
+endef
+$(FEATURES_JAR): $(VENV)/.installed $(shell find src/jvm -name '*.scala')
+	$(call compile-features-jar,$(PY))
 
 install: system-deps $(VENV)/.installed $(FEATURES_JAR)
 
@@ -65,11 +69,32 @@ status:
 	$(VENV)/bin/pixguard status
 
 lint: install
-	$(VENV)/bin/ruff check src tests jobs dags
+	$(VENV)/bin/ruff check src tests jobs dags bench
+
+# The stateful decision path in Spark 4.3's real-time mode (bench/realtime_stateful.py): its own
+# environment, as the project stays on Spark 4.2. Starts the broker if needed. RATE tx/s for DURATION_S seconds.
+SPARK43 := .pixguard/spark43
+RATE ?= 1000
+DURATION_S ?= 600
+CHECKPOINT_INTERVAL ?= 5 minutes
+$(SPARK43)/.installed: bench/spark43.lock
+	$(PYTHON) -m venv $(SPARK43)
+	$(SPARK43)/bin/pip install -q uv==$(UV_VERSION)
+	$(SPARK43)/bin/uv pip sync -q --compile-bytecode --python $(SPARK43)/bin/python bench/spark43.lock
+	touch $@
+$(SPARK43)/pixguard-features.jar: $(SPARK43)/.installed $(shell find src/jvm -name '*.scala')
+	$(call compile-features-jar,$(SPARK43)/bin/python)
+bench-realtime-stateful: install $(SPARK43)/pixguard-features.jar
+	$(VENV)/bin/pixguard up --only kafka
+	PYTHONPATH=src $(SPARK43)/bin/python bench/realtime_stateful.py --rate $(RATE) --seconds $(DURATION_S) \
+	  --checkpoint-interval "$(CHECKPOINT_INTERVAL)" --features-jar $(SPARK43)/pixguard-features.jar
 
 # Regenerate the lock after changing pyproject.toml dependencies.
 lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	@mkdir -p $(dir $(SPARK43))
+	grep -v '^pyspark==' requirements.lock > $(SPARK43).constraints
+	$(VENV)/bin/uv pip compile bench/spark43.in -c $(SPARK43).constraints --python-version 3.11 -o bench/spark43.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

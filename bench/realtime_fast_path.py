@@ -7,6 +7,7 @@ Python model scoring, Delta sink). What it can serve is a stateless fast path Ka
 validate shape, Brasília calendar, and those rules of conf/rules.yaml that need no state or
 reference data. This script builds that path from the project's own functions, keeps the rules that
 compile on it, publishes simulated traffic at --rate and measures output broker time minus event time.
+Spark 4.3 also serves the keyed-state features in real-time mode: bench/realtime_stateful.py.
 
 Run: .venv/bin/python bench/realtime_fast_path.py --rate 1000 --seconds 60   (needs `pixguard up --only kafka`)
 """
@@ -17,39 +18,19 @@ import argparse
 import json
 import os
 import platform
-import threading
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import yaml
-from confluent_kafka import Consumer
+from realtime_common import epoch_ms, fresh_topics, read_sink, rules_that_compile, start_realtime_to_kafka
 
-from pixguard.config import TopicSettings, load_bundle, load_streaming_config
+from pixguard.config import load_bundle, load_streaming_config
 from pixguard.features.reference import with_calendar_features
-from pixguard.kafka_topics import ensure_topics
 from pixguard.schema import transaction_schema
 from pixguard.simulator.runs import run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.spark import build_spark_session
 from pixguard.stack.local import up
-
-
-def stateless_rules(df, rules_file: str) -> list[tuple[str, str]]:  # noqa: ANN001
-    """(code, expression) of the rules that compile on the stateless fast path."""
-    from pyspark.errors import AnalysisException
-    from pyspark.sql import functions as F
-
-    kept = []
-    for rule in yaml.safe_load(Path(rules_file).read_text(encoding="utf-8"))["rules"]:
-        try:
-            df.select(F.expr(rule["when"])).schema  # noqa: B018 - analysis only
-            kept.append((rule["code"], rule["when"]))
-        except AnalysisException:
-            pass
-    return kept
 
 
 def main() -> None:
@@ -65,57 +46,26 @@ def main() -> None:
     up(bundle, config, only=["kafka"])
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
     suffix = uuid.uuid4().hex[:6]
-    source = TopicSettings(name=f"bench.rt.in.{suffix}", partitions=1)
-    sink = TopicSettings(name=f"bench.rt.out.{suffix}", partitions=1)
-    ensure_topics(bundle.target.kafka, [source, sink])
-    config = config.model_copy(update={"topics": config.topics.model_copy(update={"transactions": source})})
+    config, source, sink = fresh_topics(bundle, config, f"bench.rt.{{}}.{suffix}")
 
     spark = build_spark_session(bundle, "streaming", app_name="bench-realtime")
     kafka = bundle.target.kafka.spark_options()
     raw = spark.readStream.format("kafka").options(**kafka).option("subscribe", source.name).load()
     parsed = raw.select(F.from_json(F.col("value").cast("string"), transaction_schema()).alias("t")).select("t.*")
     enriched = with_calendar_features(parsed)
-    rules = stateless_rules(enriched, str(bundle.project_root / "conf" / "rules.yaml"))
-    print(f"rules the fast path can run: {[code for code, _ in rules]}")
-    hits = F.filter(F.array(*[F.when(F.expr(when), F.lit(code)) for code, when in rules]), lambda c: c.isNotNull())
-    out = enriched.select(
-        F.col("end_to_end_id").alias("key"),
-        F.to_json(F.struct("end_to_end_id", "event_time", hits.alias("rule_hits"))).alias("value"),
-    )
-    query = (
-        out.writeStream.format("kafka")
-        .options(**kafka)
-        .option("topic", sink.name)
-        .option("checkpointLocation", str(bundle.state_dir / "bench" / f"rt-{suffix}"))
-        .outputMode("update")
-        .trigger(realTime=args.checkpoint_interval)
-        .start()
-    )
-    seen: list[tuple[int, int]] = []
-    stop = threading.Event()
-
-    def consume() -> None:
-        consumer = Consumer(
-            {**bundle.target.kafka.client_config(), "group.id": f"rt-{suffix}", "auto.offset.reset": "earliest"}
-        )
-        consumer.subscribe([sink.name])
-        while not stop.is_set():
-            for message in consumer.consume(5_000, 0.5):
-                if not message.error():
-                    event = json.loads(message.value())["event_time"]
-                    seen.append((message.timestamp()[1], int(pd.Timestamp(event).value // 1_000_000)))
-        consumer.close()
-
-    reader = threading.Thread(target=consume, daemon=True)
-    reader.start()
+    rules = rules_that_compile(enriched, bundle.project_root / "conf" / "rules.yaml")
+    print(f"rules the fast path can run: {[rule.code for rule in rules.rules]}")
+    out = rules.apply(enriched).select("end_to_end_id", "event_time", "rule_hits", "rule_action")
+    query = start_realtime_to_kafka(out, bundle, sink.name, f"rt-{suffix}", args.checkpoint_interval)
+    seen: list[tuple[int, int]] = []  # (output broker time, event time)
+    stop_reading = read_sink(bundle, sink.name, lambda at, record: seen.append((at, epoch_ms(record["event_time"]))))
     time.sleep(15)  # let the real-time batch start
     simulator = load_simulator_config(bundle.project_root)
     live = run_live(bundle, config, simulator, args.rate, int(args.rate * args.seconds), seed=5, progress=False)
     deadline = time.monotonic() + 60
     while len(seen) < live.sent and time.monotonic() < deadline:
         time.sleep(0.5)
-    stop.set()
-    reader.join(10)
+    stop_reading()
     query.stop()
     latency = (np.array([a for a, _ in seen]) - np.array([b for _, b in seen])) / 1000.0
     print(
