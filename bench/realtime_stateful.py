@@ -123,15 +123,13 @@ def main() -> None:
         "rule_hits",
         "rule_action",
     )
+    # Real-time mode takes no union after a stateful operator: the quarantine is a query of its own.
     quarantined = checked.where(F.size(QUARANTINE_REASONS) > 0).select(
         F.col("raw_end_to_end_id").alias("end_to_end_id"),
         "event_time",
         F.lit("quarantined").alias("outcome"),
-        F.col(QUARANTINE_REASONS).alias("rule_hits"),
-        F.lit(None).cast("string").alias("rule_action"),
+        QUARANTINE_REASONS,
     )
-
-    # Real-time mode takes no union after a stateful operator: the quarantine is a query of its own.
     queries = [
         start_realtime_to_kafka(records, bundle, sink.name, f"rts-{suffix}-{name}", args.checkpoint_interval)
         for name, records in (("decided", decided), ("quarantined", quarantined))
