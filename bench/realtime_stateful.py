@@ -31,8 +31,8 @@ from realtime_common import epoch_ms, fresh_topics, read_sink, rules_that_compil
 
 from pixguard.config import Bundle, load_bundle, load_streaming_config
 from pixguard.contract import load_transaction_checks
-from pixguard.features.enrich import with_behaviour_features
-from pixguard.features.reference import with_calendar_features
+from pixguard.features.behaviour import with_behaviour_features
+from pixguard.features.calendar import with_calendar_features
 from pixguard.simulator.runs import run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.spark import spark_conf

@@ -221,6 +221,9 @@ class Topics(_Model):
     decisions: TopicSettings
     alerts: TopicSettings
     dlq: TopicSettings
+    # Every outcome of every consumed record, with every served feature: what the archive writes to
+    # Delta (decisions, quarantine). Keyed by the source record, so its repeats share a partition.
+    decision_log: TopicSettings
     fraud_reports: TopicSettings
     dict_keys: TopicSettings  # the DICT mirror: key registrations -> key_registry
     dict_marks: TopicSettings  # the DICT mirror: fraud marks -> dict_marks
@@ -397,13 +400,11 @@ class StreamingConfig(_Model):
     topics: Topics
     source: SourceSettings = SourceSettings()
     tables: Tables = Tables()
-    trigger_interval_s: float = Field(default=1.0, gt=0)
-    # raw_ingest, fraud_labels and the DICT mirror: nothing waits on them, and each trigger is a Delta commit
-    # that takes cores from the decision query.
+    # The hot path's micro-batch interval; 0 starts the next batch as soon as the previous one ends.
+    trigger_interval_s: float = Field(default=0.0, ge=0)
+    # The archive (topics -> Delta) and the DICT and label mirrors: nothing waits on them, and each
+    # trigger is a Delta commit that takes cores from the hot path.
     archive_trigger_interval_s: float = Field(default=30.0, gt=0)
-    # The reference tables are held in memory between micro-batches: a new key or DICT mark is seen
-    # within this many seconds.
-    reference_refresh_s: float = Field(default=60.0, gt=0)
     validation: ValidationSettings = ValidationSettings()
     scoring: ScoringSettings = ScoringSettings()
     rules: RulesSettings = RulesSettings()

@@ -1,16 +1,19 @@
 """Declarative Pix rules (conf/rules.yaml): Spark SQL conditions with an action and a reason code.
 
-A rule set is compiled against the schema it will run on before it is used; a file that fails
-(bad YAML, unknown column, non-boolean condition, an error on a row of zeros) is refused with the
-rule's code and the error, and the watcher keeps the rule set already in force. A rule that
-passes and still fails on a micro-batch's payments is disabled there (stream/decisions.py)."""
+A rule set is compiled before it is used: Spark's analyzer resolves each condition against the
+decision record (pixguard.stream.hot_path.rule_schema) in the JVM (pixguard.serving.SqlCompiler),
+which also refuses what cannot run on one payment (an unknown column, a condition that is not a
+boolean, an aggregate, an error on a row of zeros and nulls), naming the rule; the watcher keeps the
+rule set already in force. The compiled program is what the hot path's executors evaluate. A rule
+that passes and still fails on a payment is disabled there (pixguard.serving.DecisionEngine)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,13 +21,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
 log = logging.getLogger("pixguard.rules")
 
 RULE_HITS = "rule_hits"
-RULE_ACTION = "rule_action"
 
 
 class RuleError(ValueError):
@@ -49,29 +50,12 @@ class _RuleFile(BaseModel):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """A compiled rule set; `version` is the file's version plus a digest of its content."""
+    """A compiled rule set; `version` is the file's version plus a digest of its content, `program`
+    the rules compiled for the hot path (src/jvm/pixguard/serving/Serving.scala: RuleProgram)."""
 
     version: str
     rules: tuple[Rule, ...]
-
-    def apply(self, df: DataFrame) -> DataFrame:
-        """Add `rule_hits` (codes of the rules that fired, in file order) and `rule_action`
-        (BLOCK if any BLOCK rule fired, else REVIEW if any fired, else null)."""
-        from pyspark.sql import functions as F
-
-        if not self.rules:
-            return df.withColumn(RULE_HITS, F.array().cast("array<string>")).withColumn(
-                RULE_ACTION, F.lit(None).cast("string")
-            )
-        fired = [F.when(F.coalesce(F.expr(rule.when), F.lit(False)), F.lit(rule.code)) for rule in self.rules]
-        blocking = [rule.code for rule in self.rules if rule.action == "BLOCK"]
-        hits = F.filter(F.array(*fired), lambda code: code.isNotNull())
-        return df.withColumn(RULE_HITS, hits).withColumn(
-            RULE_ACTION,
-            F.when(F.exists(RULE_HITS, lambda code: code.isin(blocking)), F.lit("BLOCK"))
-            .when(F.size(RULE_HITS) > 0, F.lit("REVIEW"))
-            .otherwise(F.lit(None).cast("string")),
-        )
+    program: bytes = field(default=b"", repr=False)
 
 
 def parse_rules(text: str, source: str) -> tuple[str, list[Rule]]:
@@ -92,39 +76,26 @@ def parse_rules(text: str, source: str) -> tuple[str, list[Rule]]:
 
 
 def compile_rules(text: str, source: str, schema: StructType) -> RuleSet:
-    """Parse and check every condition against `schema`: it must analyse as a row-wise boolean (an
-    aggregate or a window is refused) and run on a row of zeros and nulls. Spark's ANSI mode fails a
-    division by zero at run time, for the whole micro-batch: e.g. a ratio to a new payer's sum."""
-    from pyspark.errors import PySparkException
+    """Parse and compile every condition against `schema` in the JVM of the running SparkSession."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import BooleanType, NumericType
+
+    from pixguard.jvm import jvm_package
 
     version, rules = parse_rules(text, source)
     spark = SparkSession.getActiveSession()
     if spark is None:
         raise RuleError("rules compile against a running SparkSession")
-    zeros = spark.range(1).select(
-        *[
-            (F.lit(0) if isinstance(f.dataType, NumericType) else F.lit(None)).cast(f.dataType).alias(f.name)
-            for f in schema.fields
-        ]
-    )
-    for rule in rules:
-        try:
-            probe = zeros.withColumn("fired", F.expr(rule.when))
-            data_type = probe.schema["fired"].dataType
-        except (PySparkException, ValueError) as exc:
-            raise RuleError(f"{source}: rule {rule.code}: does not compile: {_first_line(exc)}") from None
-        if not isinstance(data_type, BooleanType):
-            raise RuleError(f"{source}: rule {rule.code}: condition is {data_type.simpleString()}, not boolean")
-        try:
-            probe.select("fired").collect()
-        except (PySparkException, ValueError) as exc:
-            raise RuleError(
-                f"{source}: rule {rule.code}: fails on a row of zeros and nulls: {_first_line(exc)}"
-            ) from None
-    return RuleSet(version, tuple(rules))
+    serving = jvm_package(spark, "pixguard.serving.Serving")
+    conditions = json.dumps([rule.model_dump() for rule in rules])
+    try:
+        program = serving.compileRules(spark._jsparkSession, schema.json(), version, conditions)
+    except Py4JJavaError as exc:
+        cause = exc.java_exception
+        if cause.getClass().getName() != "pixguard.serving.SqlCompiler$CompileError":
+            raise
+        raise RuleError(f"{source}: {cause.getMessage()}") from None
+    return RuleSet(version, tuple(rules), bytes(program))
 
 
 def _first_line(exc: Exception) -> str:
@@ -178,14 +149,3 @@ class RuleWatcher:
         if changed:
             log.warning("rules reloaded: version %s", candidate.version)
         return changed
-
-    def disable(self, rules: RuleSet, codes: list[str], error: Exception) -> None:
-        """Rules that fail on a micro-batch's payments (an error no row of zeros showed) are taken out
-        of the set in force, until the file changes; the other rules stay."""
-        kept = tuple(rule for rule in rules.rules if rule.code not in codes)
-        self.current = RuleSet(f"{rules.version}-without-{'+'.join(codes)}", kept)
-        self.last_error = (
-            f"{self.path}: rule {', '.join(codes)} of version {rules.version} failed on a micro-batch's"
-            f" payments and is disabled until the file changes; the other rules stay in force: {_first_line(error)}"
-        )
-        log.error("%s", self.last_error)

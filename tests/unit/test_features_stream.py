@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.features.enrich import with_behaviour_features
+from pixguard.features.behaviour import with_behaviour_features
 from pixguard.schema import TRANSACTION_FIELDS
 from tests.unit.test_validate import good_message
 
@@ -182,7 +182,7 @@ def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(
 def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta
 
-    from pixguard.features.enrich import STATE_TTL_MS
+    from pixguard.features.behaviour import STATE_TTL_MS
 
     start = datetime(2026, 1, 1, 12, 0)
     ttl_days = STATE_TTL_MS // 86_400_000

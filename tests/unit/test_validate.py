@@ -11,7 +11,6 @@ from pixguard.contract import load_transaction_checks
 from pixguard.stream.validate import (
     EventTimeBounds,
     parse_transactions,
-    valid_transactions,
     with_quarantine_reasons,
 )
 
@@ -79,7 +78,7 @@ def test_a_valid_message_has_no_reason_and_typed_fields(spark) -> None:  # noqa:
     checked = with_quarantine_reasons(
         parse_transactions(kafka_rows(spark, [encode(good_message())])), checks, BOUNDS, NOW
     )
-    (row,) = valid_transactions(checked).collect()
+    (row,) = checked.where("size(quarantine_reasons) = 0").collect()
     assert str(row.amount_brl) == "150.75"
     assert row.event_time == datetime(2026, 11, 25, 11, 59, 0, 250_000)
     assert row.schema_version == 1 and row.payer_branch == "0001"
@@ -132,19 +131,18 @@ def test_each_kind_of_bad_record_gets_its_reason(spark, message: bytes | None, e
     assert reasons_of(spark, [message]) == [expected]
 
 
-def test_counts_reconcile_and_quarantine_keeps_bytes_and_coordinates(spark) -> None:  # noqa: ANN001
+def test_the_hot_path_input_has_one_row_per_record_with_its_kind_bytes_and_coordinates(spark) -> None:  # noqa: ANN001
+    from pixguard.stream.hot_path import HotPathTopics, hot_path_input
+
     values = [encode(good_message()), b"{broken", encode(good_message(amount_brl=-1)), encode(good_message())]
     checks = load_transaction_checks(__import__("pathlib").Path(__file__).resolve().parents[2])
-    checked = with_quarantine_reasons(parse_transactions(kafka_rows(spark, values)), checks, BOUNDS, NOW)
-    valid = valid_transactions(checked).count()
-    from pyspark.sql import functions as F
-
-    from pixguard.features.enrich import IS_DUPLICATE
-    from pixguard.stream.decisions import DecisionBatch
-
-    batch = checked.withColumn(IS_DUPLICATE, F.lit(False))  # the decision input's shape (stream/job.py)
-    quarantine = DecisionBatch.quarantine(batch, NOW + timedelta(seconds=1)).orderBy("offset").collect()
-    assert valid + len(quarantine) == len(values)
-    assert [(q.offset, q.reason) for q in quarantine] == [(1, "malformed_json"), (2, "amount_out_of_range")]
-    assert bytes(quarantine[0].value) == b"{broken"
-    assert quarantine[1].end_to_end_id == good_message()["end_to_end_id"]
+    topics = HotPathTopics("pix.transactions", "pix.dict-keys", "pix.dict-marks", "d", "a", "q", "l")
+    bounds = EventTimeBounds(86_400, 300)
+    rows = hot_path_input(kafka_rows(spark, values), topics, checks, bounds).orderBy("offset").collect()
+    assert [(r.offset, r.kind) for r in rows] == [(0, "payment"), (1, "quarantined"), (2, "quarantined"), (3, "payment")]
+    assert [list(r.quarantine_reasons) for r in rows[1:3]] == [["malformed_json"], ["amount_out_of_range"]]
+    assert bytes(rows[1].value) == b"{broken" and rows[1].end_to_end_id is None
+    assert rows[2].end_to_end_id == good_message()["end_to_end_id"] and rows[2].payment is None
+    payment = rows[0].payment
+    assert str(payment.amount_brl) == "150.75" and payment.local_hour == 8 and payment.is_night is False
+    assert rows[0].event_time == payment.event_time and rows[1].event_time == rows[1].kafka_timestamp

@@ -1,38 +1,38 @@
-"""The feature vector the model sees: the names, and the numeric columns built from a decision row."""
+"""The feature vector the model sees: its names, and each one as a Spark SQL expression over a
+decision record, declared once. Training evaluates them on `decisions` rows (`with_model_features`);
+the hot path compiles the same text in the JVM (pixguard.serving.SqlCompiler) and evaluates it on
+each payment, so a model is served exactly the encodings it was trained on."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pixguard.features.enrich import PAYEE_FEATURES, PAYER_FEATURES
+from pixguard.features.behaviour import PAYEE_FEATURES, PAYER_FEATURES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-CONTEXT_FEATURES = [
-    "amount_brl_value",
-    "local_hour",
-    "night",
-    "payer_is_legal",
-    "payee_is_legal",
-    "initiated_by_qr",
-    "payee_key_age_days",
-    "payee_marked",
-]
-MODEL_FEATURES = [*CONTEXT_FEATURES, *PAYER_FEATURES, *PAYEE_FEATURES]
+# Numeric encodings of the payment's context; a null (e.g. no key age) reaches the model as NaN.
+CONTEXT_FEATURES: dict[str, str] = {
+    "amount_brl_value": "CAST(amount_brl AS DOUBLE)",
+    "local_hour": "CAST(local_hour AS DOUBLE)",
+    "night": "CAST(CAST(is_night AS INT) AS DOUBLE)",
+    "payer_is_legal": "CAST(CAST(payer_person_type = 'LEGAL' AS INT) AS DOUBLE)",
+    "payee_is_legal": "CAST(CAST(payee_person_type = 'LEGAL' AS INT) AS DOUBLE)",
+    "initiated_by_qr": "CAST(CAST(startswith(initiation_type, 'QR') AS INT) AS DOUBLE)",
+    "payee_key_age_days": "CAST(payee_key_age_days AS DOUBLE)",
+    "payee_marked": "CAST(CAST(payee_dict_marked AS INT) AS DOUBLE)",
+}
+# Behavioural features are numeric already.
+MODEL_INPUT_SQL: dict[str, str] = {
+    **CONTEXT_FEATURES,
+    **{name: f"CAST({name} AS DOUBLE)" for name in [*PAYER_FEATURES, *PAYEE_FEATURES]},
+}
+MODEL_FEATURES = list(MODEL_INPUT_SQL)
 
 
 def with_model_features(df: DataFrame) -> DataFrame:
-    """Numeric encodings of the context; behavioural features are numeric already."""
+    """Every model feature as a double column (the context ones added under their names)."""
     from pyspark.sql import functions as F
 
-    return df.withColumns(
-        {
-            "amount_brl_value": F.col("amount_brl").cast("double"),
-            "night": F.col("is_night").cast("int"),
-            "payer_is_legal": (F.col("payer_person_type") == "LEGAL").cast("int"),
-            "payee_is_legal": (F.col("payee_person_type") == "LEGAL").cast("int"),
-            "initiated_by_qr": F.col("initiation_type").startswith("QR").cast("int"),
-            "payee_marked": F.col("payee_dict_marked").cast("int"),
-        }
-    )
+    return df.withColumns({name: F.expr(sql) for name, sql in MODEL_INPUT_SQL.items()})

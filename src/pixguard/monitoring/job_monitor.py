@@ -1,8 +1,9 @@
-"""The monitor of one running streaming job: takes the listener's events and the decided batches,
-keeps the signals, evaluates the alert rules on a timer, serves Prometheus, appends stream_metrics.
+"""The monitor of one running streaming job: takes the listener's events (the archived batches' figures
+come with the decisions archive's progress events, as observed metrics), keeps the signals, evaluates
+the alert rules on a timer, serves Prometheus, appends stream_metrics.
 
-Threads: the listener calls in on Spark's listener-bus thread, the batch hook on the micro-batch
-thread, the endpoint reads on its HTTP thread; one lock guards the state. Alerts are evaluated by a
+Threads: the listener calls in on Spark's listener-bus thread, the endpoint reads on its HTTP
+thread; one lock guards the state. Alerts are evaluated by a
 timer thread (not on events) so that silence itself, a stalled query, is noticed; Delta rows are
 appended by another, so a slow write never delays an alert."""
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pixguard.config import Bundle, MonitoringSettings, StreamingConfig
 from pixguard.monitoring.alert_sinks import AlertSink, KafkaAlertSink, LogAlertSink, WebhookAlertSink, dispatch
 from pixguard.monitoring.alerts import AlertEvaluator, AlertEvent
-from pixguard.monitoring.batch_metrics import BatchMetrics, batch_metrics
+from pixguard.monitoring.batch_metrics import BatchMetrics, from_observed
 from pixguard.monitoring.masking import install_log_masking
 from pixguard.monitoring.progress import ProgressMetrics
 from pixguard.monitoring.prometheus import JobView, MetricsEndpoint, QueryView
@@ -29,10 +30,10 @@ from pixguard.monitoring.signals import JobSignals, Totals
 from pixguard.monitoring.store import append_metrics, metrics_row
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from pixguard.monitoring.listener import MetricsListener
-    from pixguard.stream.decisions import BatchOutcome, DecisionBatch
+    from pixguard.stream.serving import ServingPublisher
 
 log = logging.getLogger("pixguard.monitoring")
 
@@ -45,6 +46,8 @@ class JobMonitor:
         sinks: Iterable[AlertSink],
         clock: Callable[[], float] = time.time,
         open_alerts_file: Path | None = None,
+        quarantine_reasons: Iterable[str] = (),
+        batch_query: str = "decisions_archive",
     ) -> None:
         self.settings, self.job, self.sinks, self.clock = settings, job, list(sinks), clock
         # The alerts firing, kept across restarts: a new run resolves those the last one left open,
@@ -57,8 +60,10 @@ class JobMonitor:
         self._lock = threading.RLock()
         self._terminated = threading.Condition(self._lock)
         self._terminated_names: set[str] = set()
-        self._batch_query: str | None = None
-        self._awaiting_progress: dict[int, BatchMetrics] = {}
+        # The query whose progress events carry the archived batches' figures, and how to read them.
+        self._batch_query = batch_query
+        self._quarantine_reasons = list(quarantine_reasons)
+        self._serving: ServingPublisher | None = None
         self._rows: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -66,7 +71,6 @@ class JobMonitor:
         self._listener: MetricsListener | None = None
         self._spark: SparkSession | None = None
         self._store_path: str | None = None
-        self._hooks: list[tuple[DecisionBatch, Callable[..., None]]] = []
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -80,12 +84,15 @@ class JobMonitor:
             self.signals.idle(query, self.clock())
 
     def on_progress(self, progress: ProgressMetrics) -> None:
+        from pixguard.stream.archive import BATCH_METRICS
+
         with self._lock:
             now = self.clock()
             self.signals.progress(progress, now)
-            batch = (
-                self._awaiting_progress.pop(progress.batch_id, None) if progress.query == self._batch_query else None
-            )
+            batch = None
+            if progress.query == self._batch_query and BATCH_METRICS in progress.observed:
+                batch = from_observed(progress.batch_id, progress.observed[BATCH_METRICS], self._quarantine_reasons)
+                self.on_batch(batch)
             self._rows.append(metrics_row(self.job, progress, batch, datetime.fromtimestamp(now, UTC)))
 
     def on_terminated(self, query: str, exception: str | None = None) -> None:
@@ -97,21 +104,18 @@ class JobMonitor:
             self._terminated.notify_all()
 
     def on_batch(self, metrics: BatchMetrics, model_error: str | None = None, rules_error: str | None = None) -> None:
+        """An archived batch; the serving errors are the publisher's when none are given."""
         with self._lock:
+            if self._serving is not None:
+                model_error = model_error or self._serving.model_error
+                rules_error = rules_error or self._serving.rules_error
+            rules_error = rules_error or disabled_rules_error(metrics.rules_version)
             self.signals.batch(metrics, self.clock(), model_error, rules_error)
-            self._awaiting_progress[metrics.batch_id] = metrics
 
-    def observe(self, writer: DecisionBatch, query: str) -> None:
-        """Receive each decided batch of `writer` (the foreachBatch of query `query`)."""
-
-        def hook(decisions: DataFrame, outcome: BatchOutcome) -> None:
-            rules_error = writer.rules.last_error if writer.rules is not None else None
-            self.on_batch(batch_metrics(decisions, outcome), writer.models.last_error, rules_error)
-
+    def watch_serving(self, publisher: ServingPublisher) -> None:
+        """Take the registry and rules errors of the driver that publishes what the hot path decides with."""
         with self._lock:
-            self._batch_query = query
-            self._hooks.append((writer, hook))
-        writer.observers.append(hook)
+            self._serving = publisher
 
     # -- readings -------------------------------------------------------------------------------
 
@@ -188,13 +192,9 @@ class JobMonitor:
         except OSError as exc:
             log.error("cannot record the open alerts in %s: %s", self.open_alerts_file, exc)
 
-    def take_rows(self, include_unreported: bool = False) -> list[dict[str, Any]]:
+    def take_rows(self) -> list[dict[str, Any]]:
         with self._lock:
             rows, self._rows = self._rows, []
-            if include_unreported:
-                recorded = datetime.fromtimestamp(self.clock(), UTC)
-                rows += [metrics_row(self.job, None, b, recorded) for b in self._awaiting_progress.values()]
-                self._awaiting_progress.clear()
             return rows
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -239,11 +239,11 @@ class JobMonitor:
         thread.start()
         self._threads.append(thread)
 
-    def flush(self, include_unreported: bool = False) -> int:
+    def flush(self) -> int:
         """Append the rows gathered so far to stream_metrics; returns how many."""
         if self._spark is None or self._store_path is None:
             return 0
-        rows = self.take_rows(include_unreported)
+        rows = self.take_rows()
         try:
             append_metrics(self._spark, self._store_path, rows)
         except Exception:
@@ -270,10 +270,8 @@ class JobMonitor:
             thread.join(timeout=60)
         try:
             self.evaluate()
-            self.flush(include_unreported=True)
+            self.flush()
         finally:
-            for writer, hook in self._hooks:
-                writer.observers.remove(hook)
             if self._spark is not None and self._listener is not None:
                 self._spark.streams.removeListener(self._listener)
             if self.endpoint is not None:
@@ -291,6 +289,23 @@ def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConf
     """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
     if not config.monitoring.enabled:
         return None
+    from pixguard.contract import load_transaction_checks
+    from pixguard.stream.validate import quarantine_reason_codes
+
     open_alerts = bundle.state_dir / "run" / f"{job}-open-alerts.json"
-    monitor = JobMonitor(config.monitoring, job, alert_sinks(bundle, config), open_alerts_file=open_alerts)
+    reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
+    monitor = JobMonitor(
+        config.monitoring, job, alert_sinks(bundle, config), open_alerts_file=open_alerts, quarantine_reasons=reasons
+    )
     return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics))
+
+
+def disabled_rules_error(rules_version: str | None) -> str | None:
+    """A rule the executors disabled (it failed on a payment) shows in the rules version decisions carry."""
+    if not rules_version or "-without-" not in rules_version:
+        return None
+    version, codes = rules_version.split("-without-", 1)
+    return (
+        f"rule {codes.replace('+', ', ')} of version {version} failed on a payment and is disabled on the"
+        " executors until the rules change; the other rules stay in force"
+    )

@@ -5,7 +5,7 @@ Pure: takes the parsed `StreamingQueryProgress.json`, so it is tested on recorde
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ class ProgressMetrics:
     state_rows: int
     state_memory_bytes: int
     kafka_lag_records: int | None  # None when no source reports Kafka offsets (e.g. before the first batch)
+    # The query's observed metrics (Dataset.observe), by name: one row of values each.
+    observed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:
@@ -79,9 +81,8 @@ def _timestamp(text: str) -> datetime:
 
 
 def progress_metrics(progress: dict[str, Any]) -> ProgressMetrics:
-    """Spark's numInputRows counts the rows of every scan of a source: the decision query reads its
-    topic in two branches (valid rows, quarantined rows), so Spark reports each record twice. Where the
-    Kafka offsets give the true record count, it replaces numInputRows and the rates are scaled alike."""
+    """Where the Kafka offsets give the true record count, it replaces numInputRows (which counts the
+    rows of every scan of a source) and the rates are scaled alike."""
     durations = progress.get("durationMs") or {}
     operators = progress.get("stateOperators") or []
     sources = progress.get("sources") or []
@@ -102,4 +103,14 @@ def progress_metrics(progress: dict[str, Any]) -> ProgressMetrics:
         state_rows=sum(int(op.get("numRowsTotal") or 0) for op in operators),
         state_memory_bytes=sum(int(op.get("memoryUsedBytes") or 0) for op in operators),
         kafka_lag_records=kafka_lag(sources),
+        observed={name: _observed_row(row) for name, row in (progress.get("observedMetrics") or {}).items()},
     )
+
+
+def _observed_row(row: Any) -> dict[str, Any]:
+    """An observed metrics row as the progress JSON has it: {"values": [...], "schema": {...}} or a
+    plain {name: value} object, whichever the Spark version writes."""
+    if isinstance(row, dict) and "values" in row and "schema" in row:
+        names = [f["name"] for f in row["schema"]["fields"]]
+        return dict(zip(names, row["values"], strict=False))
+    return dict(row) if isinstance(row, dict) else {}

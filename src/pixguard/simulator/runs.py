@@ -40,9 +40,8 @@ def run_history(
     history = write_history(spark, bundle, config, simulator, days, seed, end)
     decided = quarantined = 0
     if backfill:
-        writer = backfill_decisions(spark, bundle, config, history.end.to_pydatetime(), HISTORY_TOPIC)
-        decided = sum(o.scored for o in writer.outcomes)
-        quarantined = sum(o.quarantined + o.duplicates for o in writer.outcomes)
+        outcome = backfill_decisions(spark, bundle, config, history.end.to_pydatetime(), HISTORY_TOPIC)
+        decided, quarantined = outcome.decided, outcome.quarantined
     return HistoryRun(history, decided, quarantined)
 
 

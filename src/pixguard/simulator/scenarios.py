@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pixguard.features.reference import PIX_TIME_ZONE
+from pixguard.features.calendar import PIX_TIME_ZONE
 from pixguard.simulator.identifiers import evps, phones
 from pixguard.simulator.population import Population
 from pixguard.simulator.traffic import lognormal_amounts, payments

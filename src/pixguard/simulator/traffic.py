@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pixguard.features.reference import NIGHT_ENDS_HOUR, NIGHT_STARTS_HOUR, PIX_TIME_ZONE
+from pixguard.features.calendar import NIGHT_ENDS_HOUR, NIGHT_STARTS_HOUR, PIX_TIME_ZONE
 from pixguard.simulator.population import Population
 
 # Relative activity per local hour (0..23) and weekday (Monday=0): quiet nights, busy late

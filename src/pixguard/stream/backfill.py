@@ -1,71 +1,98 @@
-"""Run simulated (or any) history through the decision pipeline, so `decisions` holds features
-exactly as the stream serves them before the first model is trained.
+"""Run simulated (or any) history through the hot path's own operators, in batch, so `decisions` holds
+features exactly as the stream serves them before the first model is trained.
 
-The history is read as a stream from Delta `transactions_truth` in one availableNow batch: the
-stateful operators order each key's rows by event time within a batch, so one batch gives every
-transaction the history strictly before it, and no row can be late for the watermark. Decisions
-go to Delta only (nothing is published to Kafka), with their own checkpoint. A backfill replaces
-the previous one: its checkpoint and the decisions it wrote (same source topic) are removed first."""
+The history is read from Delta `transactions_truth`, shaped as the Kafka records the hot path reads,
+decided with the rules and champion in force (published to a serving folder of its own) and written
+to `decisions` and `quarantine` as the archive writes the decision log. One batch: the operators
+order each key's rows by event time, so every payment gets the history strictly before it. A
+backfill replaces the previous one: the rows it wrote (same source topic) are removed first."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
+from pixguard.contract import load_transaction_checks
 from pixguard.schema import TRANSACTION_FIELDS
-from pixguard.stream import checkpoint_files
-from pixguard.stream.decisions import DecisionBatch
-from pixguard.stream.job import checked_and_featured, checkpoint_query_id
+from pixguard.stream.archive import decided_rows, decision_log_schema, quarantined_rows
+from pixguard.stream.hot_path import (
+    HotPathTopics,
+    decided,
+    decision_record_schema,
+    hot_path_input,
+    hot_path_settings,
+    rule_schema,
+)
+from pixguard.stream.serving import ServingPublisher, compile_model_inputs
+from pixguard.stream.validate import EventTimeBounds
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-BACKFILL_QUERY = "decisions_backfill"
+BACKFILL_SERVING = "decisions_backfill_serving"
 INGESTION_DELAY_MS = 150  # simulated time between a payment and its arrival at the stream
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    decided: int
+    quarantined: int
 
 
 def backfill_decisions(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, decided_at: datetime, source_topic: str
-) -> DecisionBatch:
+) -> BackfillOutcome:
     from pyspark.sql import functions as F
 
-    checkpoint = bundle.target.checkpoint_path(BACKFILL_QUERY)
-    _forget_previous_backfill(spark, bundle.target.table_path(config.tables.decisions), checkpoint, source_topic)
-    history = spark.readStream.format("delta").load(bundle.target.table_path(config.tables.transactions_truth))
+    tables, target = config.tables, bundle.target
+    _forget_previous_backfill(spark, target.table_path(tables.decisions), source_topic)
+    _forget_previous_backfill(spark, target.table_path(tables.quarantine), source_topic)
+    history = spark.read.format("delta").load(target.table_path(tables.transactions_truth))
     arrival = F.timestamp_millis(F.unix_millis("event_time") + INGESTION_DELAY_MS)
     kafka_shaped = history.select(
         F.concat_ws(":", "payer_ispb", "payer_branch", "payer_account").cast("binary").alias("key"),
         F.to_json(F.struct(*TRANSACTION_FIELDS)).cast("binary").alias("value"),
         F.lit(source_topic).alias("topic"),
         F.lit(-1).alias("partition"),
-        F.lit(-1).cast("long").alias("offset"),
+        F.monotonically_increasing_id().alias("offset"),
         arrival.alias("timestamp"),
     )
-    decision_input = checked_and_featured(kafka_shaped, bundle, config, now=F.col("kafka_timestamp"))
-    app_id: dict[str, str] = {}
+    topics = HotPathTopics.of(config)
+    history_topics = HotPathTopics(**{**topics.__dict__, "transactions": source_topic})
+    bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
+    checked = hot_path_input(kafka_shaped, history_topics, load_transaction_checks(bundle.project_root), bounds)
 
-    def txn_app_id() -> str:
-        if "id" not in app_id:
-            app_id["id"] = f"{BACKFILL_QUERY}-{checkpoint_query_id(spark, checkpoint)}"
-        return app_id["id"]
+    serving = bundle.target.checkpoint_path(BACKFILL_SERVING)
+    publisher = ServingPublisher(spark, bundle, config, serving)
+    publisher.refresh(force=True)
+    settings = hot_path_settings(bundle, config, serving, fixed_decided_at_ms=int(decided_at.timestamp() * 1000))
+    records = decided(checked, settings, compile_model_inputs(spark, rule_schema(spark).json()))
 
-    writer = DecisionBatch(bundle, config, txn_app_id, now=lambda: decided_at, publish_to_kafka=False)
-    query = (
-        decision_input.writeStream.queryName(BACKFILL_QUERY)
-        .option("checkpointLocation", checkpoint)
-        .foreachBatch(writer)
-        .trigger(availableNow=True)
-        .start()
+    log = records.where(F.col("topic") == topics.decision_log)
+    outcomes = (
+        log.select(F.from_json("value", decision_log_schema(spark)).alias("o"))
+        .select("o.*")
+        .withColumn("published_at", F.col("decided_at"))
+        .withColumn("is_repeat", F.lit(False))
+        .persist()
     )
-    query.awaitTermination()
-    return writer
+    try:
+        decisions = decided_rows(outcomes, [f.name for f in decision_record_schema(spark).fields])
+        quarantined = quarantined_rows(outcomes)
+        decisions.write.format("delta").mode("append").option("mergeSchema", "true").save(
+            target.table_path(tables.decisions)
+        )
+        quarantined.write.format("delta").mode("append").save(target.table_path(tables.quarantine))
+        return BackfillOutcome(decisions.count(), quarantined.count())
+    finally:
+        outcomes.unpersist()
 
 
-def _forget_previous_backfill(spark: SparkSession, decisions_path: str, checkpoint: str, source_topic: str) -> None:
+def _forget_previous_backfill(spark: SparkSession, path: str, source_topic: str) -> None:
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    checkpoint_files.delete(spark, checkpoint, recursive=True)
-    if DeltaTable.isDeltaTable(spark, decisions_path):
-        DeltaTable.forPath(spark, decisions_path).delete(F.col("topic") == source_topic)
+    if DeltaTable.isDeltaTable(spark, path):
+        DeltaTable.forPath(spark, path).delete(F.col("topic") == source_topic)

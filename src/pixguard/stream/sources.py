@@ -11,10 +11,17 @@ if TYPE_CHECKING:
 
 
 def read_kafka_stream(spark: SparkSession, kafka: KafkaSettings, topic: str, source: SourceSettings) -> DataFrame:
+    return read_kafka_topics(spark, kafka, [topic], source)
+
+
+def read_kafka_topics(
+    spark: SparkSession, kafka: KafkaSettings, topics: list[str], source: SourceSettings
+) -> DataFrame:
+    """One source over several topics: each record is read once, whichever topic it is on."""
     return (
         spark.readStream.format("kafka")
         .options(**kafka.spark_options())
-        .option("subscribe", topic)
+        .option("subscribe", ",".join(topics))
         .option("startingOffsets", source.starting_offsets)
         .option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
         .option("failOnDataLoss", str(source.fail_on_data_loss).lower())

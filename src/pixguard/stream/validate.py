@@ -122,9 +122,9 @@ def with_quarantine_reasons(
     return parsed.withColumn(QUARANTINE_REASONS, reasons)
 
 
-def valid_transactions(checked: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    return checked.where(F.size(QUARANTINE_REASONS) == 0).select(
-        *TRANSACTION_FIELDS, "kafka_key", "topic", "partition", "offset", "kafka_timestamp"
-    )
+def quarantine_reason_codes(checks: list[ColumnCheck]) -> list[str]:
+    """Every reason a record can be quarantined for, most fundamental first: what the monitoring counts."""
+    reasons = ["empty_message", "malformed_json", *(f"wrong_type_{name}" for name in _TYPED_FIELDS)]
+    reasons += [check.reason for check in checks]
+    reasons += ["event_time_in_future", "event_time_too_old", "duplicate_end_to_end_id"]
+    return list(dict.fromkeys(reasons))

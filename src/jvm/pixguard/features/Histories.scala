@@ -2,6 +2,8 @@ package pixguard.features
 
 import scala.collection.mutable.ArrayBuffer
 
+import pixguard.hotpath.Codec
+
 /** Point-in-time behavioural features over a compact per-key history.
   *
   * A transaction's features describe history strictly before it: `featuresFor` reads the history,
@@ -55,24 +57,6 @@ object Windows {
   }
 }
 
-/** The stored form of a payer's history (a state value; Spark encodes it as a struct). */
-case class PayerState(
-    recentTs: Array[Long],
-    recentAmount: Array[Double],
-    recentPayee: Array[String],
-    knownPayees: Array[String],
-    knownPayeeSince: Array[Long],
-    knownDevices: Array[String],
-    knownDeviceSince: Array[Long],
-    seenSince: Option[Long],
-    txCount: Long,
-    amountSum: Double,
-    amountSumSq: Double,
-    lastTs: Option[Long],
-    prunedLastTs: Option[Long])
-
-case class PayeeState(recentTs: Array[Long], recentAmount: Array[Double], recentPayer: Array[String])
-
 object PayerHistory {
   val FeatureNames: Seq[String] =
     Windows.Payer.map { case (w, _) => s"payer_tx_count_$w" } ++
@@ -86,21 +70,23 @@ object PayerHistory {
         "payer_new_device",
         "payer_seconds_since_previous_tx")
 
-  def from(state: PayerState): PayerHistory = {
+  /** A history stored by `encode` (one binary state value: see pixguard.hotpath.Codec). */
+  def decode(bytes: Array[Byte]): PayerHistory = {
+    val in = new Codec.Reader(bytes, "a payer's history")
     val h = new PayerHistory
-    h.recentTs ++= state.recentTs
-    h.recentAmount ++= state.recentAmount
-    h.recentPayee ++= state.recentPayee
-    h.knownPayees ++= state.knownPayees
-    h.knownPayeeSince ++= state.knownPayeeSince
-    h.knownDevices ++= state.knownDevices
-    h.knownDeviceSince ++= state.knownDeviceSince
-    h.seenSince = state.seenSince
-    h.txCount = state.txCount
-    h.amountSum = state.amountSum
-    h.amountSumSq = state.amountSumSq
-    h.lastTs = state.lastTs
-    h.prunedLastTs = state.prunedLastTs
+    h.recentTs ++= in.longs()
+    h.recentAmount ++= in.doubles()
+    h.recentPayee ++= in.strings()
+    h.knownPayees ++= in.strings()
+    h.knownPayeeSince ++= in.longs()
+    h.knownDevices ++= in.strings()
+    h.knownDeviceSince ++= in.longs()
+    h.seenSince = in.optLong()
+    h.txCount = in.long()
+    h.amountSum = in.double()
+    h.amountSumSq = in.double()
+    h.lastTs = in.optLong()
+    h.prunedLastTs = in.optLong()
     h
   }
 }
@@ -202,20 +188,21 @@ final class PayerHistory {
 
   def latestMs: Option[Long] = lastTs
 
-  def toState: PayerState = PayerState(
-    recentTs.toArray,
-    recentAmount.toArray,
-    recentPayee.toArray,
-    knownPayees.toArray,
-    knownPayeeSince.toArray,
-    knownDevices.toArray,
-    knownDeviceSince.toArray,
-    seenSince,
-    txCount,
-    amountSum,
-    amountSumSq,
-    lastTs,
-    prunedLastTs)
+  def encode: Array[Byte] = new Codec.Writer()
+    .longs(recentTs.toArray)
+    .doubles(recentAmount.toArray)
+    .strings(recentPayee.toArray)
+    .strings(knownPayees.toArray)
+    .longs(knownPayeeSince.toArray)
+    .strings(knownDevices.toArray)
+    .longs(knownDeviceSince.toArray)
+    .optLong(seenSince)
+    .long(txCount)
+    .double(amountSum)
+    .double(amountSumSq)
+    .optLong(lastTs)
+    .optLong(prunedLastTs)
+    .result()
 }
 
 object PayeeHistory {
@@ -223,11 +210,12 @@ object PayeeHistory {
     Windows.Payee.map { case (w, _) => s"payee_inbound_count_$w" } ++
       Seq("payee_inbound_amount_1h", "payee_distinct_payers_1h")
 
-  def from(state: PayeeState): PayeeHistory = {
+  def decode(bytes: Array[Byte]): PayeeHistory = {
+    val in = new Codec.Reader(bytes, "a payee's history")
     val h = new PayeeHistory
-    h.recentTs ++= state.recentTs
-    h.recentAmount ++= state.recentAmount
-    h.recentPayer ++= state.recentPayer
+    h.recentTs ++= in.longs()
+    h.recentAmount ++= in.doubles()
+    h.recentPayer ++= in.strings()
     h
   }
 }
@@ -263,5 +251,6 @@ final class PayeeHistory {
 
   def isEmpty: Boolean = recentTs.isEmpty
 
-  def toState: PayeeState = PayeeState(recentTs.toArray, recentAmount.toArray, recentPayer.toArray)
+  def encode: Array[Byte] =
+    new Codec.Writer().longs(recentTs.toArray).doubles(recentAmount.toArray).strings(recentPayer.toArray).result()
 }
