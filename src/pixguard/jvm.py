@@ -22,3 +22,14 @@ def jvm_package(spark: SparkSession, name: str) -> Any:
             "(`make install` builds it; pixguard.spark adds it to spark.jars)"
         )
     return found
+
+
+def empty_frame(spark: SparkSession, ddl: str) -> Any:
+    """An empty DataFrame of `ddl`'s columns as a local relation in the JVM: in a streaming plan it
+    adds no Python (an empty `createDataFrame` from Python is a Python RDD, evaluated by a Python worker)."""
+    from pyspark.sql.classic.dataframe import DataFrame
+    from pyspark.sql.types import _parse_datatype_string
+
+    schema = _parse_datatype_string(ddl)
+    frame = jvm_package(spark, "pixguard.serving.RowPipeline").emptyFrame(spark._jsparkSession, schema.json())
+    return DataFrame(frame, spark)

@@ -53,7 +53,7 @@ def test_project_bundle_and_config_are_valid(monkeypatch: pytest.MonkeyPatch, tm
     assert {"streaming", "compaction", "retrain"} <= set(bundle.jobs)
     config = load_streaming_config(PROJECT_ROOT)
     assert config.topics.transactions.name == "pix.transactions"
-    assert len(config.topics.all()) == 9 and config.topics.dict_keys.name == "pix.dict-keys"
+    assert len(config.topics.all()) == 10 and config.topics.dict_keys.name == "pix.dict-keys"
 
 
 def test_variables_env_defaults_and_job_conf_overlay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,49 +1,42 @@
-"""Point-in-time features through the real stateful operators (transformWithState, RocksDB)."""
+"""Point-in-time features through the hot path's real keyed-state operators (transformWithState, RocksDB)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
 
-from pixguard.features.behaviour import with_behaviour_features
 from pixguard.schema import TRANSACTION_FIELDS
-from tests.unit.test_validate import good_message
+from tests.hot_path_helpers import by_end_to_end_id, run_hot_path
+from tests.unit.test_validate import good_message, valid_cnpj, valid_cpf
 
 
-def run_batches(spark, tmp_path: Path, batches: list[list[dict]], history: list[dict] | None = None) -> dict[str, dict]:  # noqa: ANN001
-    """Each inner list becomes one micro-batch (one file, maxFilesPerTrigger=1). Called again with the
-    same tmp_path, the query resumes from its checkpoint with the new batches. `history`: payments
-    decided before, seeding the state."""
-    source = tmp_path / "source"
-    source.mkdir(exist_ok=True)
-    first = len(list(source.iterdir()))
-    for index, batch in enumerate(batches, start=first):
-        path = source / f"{index:03d}.json"
-        path.write_text("".join(json.dumps(m) + "\n" for m in batch))
-        # The file source orders files by modification time; files written in the same
-        # millisecond would otherwise be picked in any order.
-        os.utime(path, (1_700_000_000 + index, 1_700_000_000 + index))
+@pytest.fixture
+def run_batches(spark, bundle, streaming_config):  # noqa: ANN001, ANN201
+    """Each inner list of payments becomes one micro-batch; called again with the same tmp_path, the
+    query resumes from its checkpoint. `history`: payments decided before, seeding the state. Returns,
+    by end_to_end_id, each outcome's fields, `is_duplicate` telling a repeat's."""
+
+    def run(tmp_path: Path, batches: list[list[dict]], history: list[dict] | None = None) -> dict[str, list[dict]]:
+        seeds = None if history is None else seeds_of(spark, history)
+        outcomes = run_hot_path(
+            spark, bundle, streaming_config, tmp_path, [[("pix.transactions", m) for m in b] for b in batches], seeds
+        )
+        for outcome in outcomes:
+            outcome["is_duplicate"] = outcome.get("reason") == "duplicate_end_to_end_id"
+        return by_end_to_end_id(outcomes)
+
+    return run
+
+
+def seeds_of(spark, history: list[dict]):  # noqa: ANN001, ANN201
+    from pixguard.jvm import empty_frame
+    from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, ddl_of
+    from pixguard.stream.seed import PAST_PAYMENT_COLUMNS, Seeds
+
     ddl = ", ".join(f"{n} {k}" for n, k in TRANSACTION_FIELDS.items())
-    stream = spark.readStream.schema(ddl).option("maxFilesPerTrigger", 1).json(str(source))
-    collected: dict[str, dict] = {}
-
-    def collect(df, _batch_id) -> None:  # noqa: ANN001
-        for row in df.collect():
-            collected.setdefault(row.end_to_end_id, []).append(row.asDict())
-
-    past = None if history is None else spark.createDataFrame([parsed(m) for m in history], ddl)
-    query = (
-        with_behaviour_features(stream, watermark_delay_s=3 * 86_400, history=past)
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination()
-    return collected
+    payments = spark.createDataFrame([parsed(m) for m in history], ddl).select(*PAST_PAYMENT_COLUMNS)
+    return Seeds(payments, empty_frame(spark, ddl_of(KEY_REGISTRY_FIELDS)), empty_frame(spark, ddl_of(DICT_MARK_FIELDS)))
 
 
 def parsed(message: dict) -> tuple:
@@ -77,16 +70,16 @@ def payment(seq: int, minute: int, amount: float, payee: str = "11222333000181",
     )
 
 
-def test_five_payments_of_one_payer_in_one_micro_batch_see_only_their_past(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_five_payments_of_one_payer_in_one_micro_batch_see_only_their_past(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     # Shuffled on purpose: the processor orders a key's rows by event time.
     batch = [
-        payment(3, 3, 300.0, payee="22333444000105"),
+        payment(3, 3, 300.0, payee=valid_cnpj(2)),
         payment(1, 1, 100.0),
-        payment(5, 30, 5000.0, payee="33444555000110", device="dev-NEW"),
+        payment(5, 30, 5000.0, payee=valid_cnpj(3), device="dev-NEW"),
         payment(2, 2, 100.0),
         payment(4, 4, 100.0),
     ]
-    rows = run_batches(spark, tmp_path, [batch])
+    rows = run_batches(tmp_path, [batch])
     f = {e2e: r[0] for e2e, r in rows.items()}
     first, second, third, fourth, fifth = (f[e2e(i)] for i in range(1, 6))
 
@@ -114,31 +107,31 @@ def test_five_payments_of_one_payer_in_one_micro_batch_see_only_their_past(spark
     assert all(not r["is_duplicate"] for r in f.values())
 
 
-def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # noqa: ANN001
-    mule = "44555666000199"
-    first = [payment(10 + i, 10 + i, 250.0, payee=mule, payer_document=f"5299822472{i}") for i in range(3)]
+def test_history_carries_over_batches_and_duplicates_are_flagged_not_dropped(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
+    mule = valid_cnpj(4)
+    first = [payment(10 + i, 10 + i, 250.0, payee=mule, payer_document=valid_cpf(10 + i)) for i in range(3)]
     second = [
         payment(20, 20, 250.0, payee=mule, payer_document="11144477735"),
-        payment(10, 10, 250.0, payee=mule, payer_document="52998224720"),  # a replay of the first one
+        payment(10, 10, 250.0, payee=mule, payer_document=valid_cpf(10)),  # a replay of the first one
     ]
-    rows = run_batches(spark, tmp_path, [first, second])
+    rows = run_batches(tmp_path, [first, second])
     newest = rows[e2e(20)][0]
     assert newest["payee_inbound_count_1h"] == 3 and newest["payee_distinct_payers_1h"] == 3
     assert newest["payee_inbound_amount_1h"] == 750.0
     repeats = rows[e2e(10)]
     assert [r["is_duplicate"] for r in repeats] == [False, True]
-    assert repeats[1]["payer_tx_count_1h"] is None
+    assert repeats[1].get("payer_tx_count_1h") is None and repeats[1]["outcome"] == "quarantined"
 
 
-def test_a_payment_reaching_a_later_micro_batch_sees_only_what_came_before_it(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_payment_reaching_a_later_micro_batch_sees_only_what_came_before_it(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     """Two accounts of one payer on two Kafka partitions, one lagging: 09:50 and 10:10 arrive after
     10:20 was decided. Their features must not count 10:20, nor know its payee or its device."""
-    shop, friend = "11222333000181", "22333444000105"
+    shop, friend = "11222333000181", valid_cnpj(2)
     on_time = [payment(1, 0, 100.0, payee=shop), payment(3, 20, 1000.0, payee=friend, device="dev-NEW")]
     late = [payment(0, 0, 50.0, payee=shop), payment(2, 10, 400.0, payee=friend, device="dev-NEW")]
     late[0]["event_time"] = "2026-11-25T09:50:00Z"
     after = [payment(4, 30, 300.0, payee=friend, device="dev-NEW")]
-    rows = run_batches(spark, tmp_path, [on_time, late, after])
+    rows = run_batches(tmp_path, [on_time, late, after])
     f = {e: r[0] for e, r in rows.items()}
     earliest, ten_past, next_one = f[e2e(0)], f[e2e(2)], f[e2e(4)]
 
@@ -161,7 +154,7 @@ def test_a_payment_reaching_a_later_micro_batch_sees_only_what_came_before_it(sp
     assert next_one["payer_first_payment_to_payee"] == 0 and next_one["payer_new_device"] == 0
 
 
-def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     """A payroll run: 6,000 payments of one payer in 100 minutes, then the first and the last sent again."""
     from datetime import datetime, timedelta
 
@@ -169,17 +162,17 @@ def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(
 
     def paid(seq: int) -> dict:
         at = (start + timedelta(seconds=seq)).isoformat() + "Z"
-        return good_message(end_to_end_id=e2e(seq), event_time=at, amount_brl=1500.0, payee_document=f"{seq:011d}")
+        return good_message(end_to_end_id=e2e(seq), event_time=at, amount_brl=1500.0, payee_document=valid_cnpj(100 + seq))
 
     payroll = [paid(seq) for seq in range(6000)]
-    rows = run_batches(spark, tmp_path, [payroll, [paid(0), paid(5999), paid(6000)]])
+    rows = run_batches(tmp_path, [payroll, [paid(0), paid(5999), paid(6000)]])
 
     assert [r["is_duplicate"] for r in rows[e2e(0)]] == [False, True]
     assert [r["is_duplicate"] for r in rows[e2e(5999)]] == [False, True]
     assert [r["is_duplicate"] for r in rows[e2e(6000)]] == [False]
 
 
-def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kept(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta
 
     from pixguard.features.behaviour import STATE_TTL_MS
@@ -196,7 +189,6 @@ def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kep
 
     quiet, active, other = "52998224725", "11144477735", "39053344705"
     rows = run_batches(
-        spark,
         tmp_path,
         [
             [paid(1, quiet, 0), paid(2, active, 0)],
@@ -213,14 +205,14 @@ def test_a_quiet_payer_is_forgotten_after_the_state_ttl_and_an_active_one_is_kep
     assert first_of["06"]["payer_history_tx_count"] == 2  # its timer was re-armed, its history kept
 
 
-def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payments(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payments(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     history = [
         payment(1, 1, 100.0),
-        payment(2, 2, 300.0, payee="22333444000105"),
+        payment(2, 2, 300.0, payee=valid_cnpj(2)),
         payment(3, 3, 200.0, payer_document="11144477735"),  # another payer, same payee as #1
     ]
     live = [payment(4, 5, 250.0), payment(1, 1, 100.0)]  # a new payment, and #1 seen again
-    rows = run_batches(spark, tmp_path, [live], history=history)
+    rows = run_batches(tmp_path, [live], history=history)
     new = rows[e2e(4)][0]
     assert new["payer_history_tx_count"] == 2 and new["payer_tx_count_10m"] == 2
     assert new["payer_amount_sum_10m"] == 400.0 and new["payer_amount_ratio_to_mean"] == 1.25
@@ -231,20 +223,20 @@ def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payment
     assert rows[e2e(1)][0]["is_duplicate"] is True  # decided already
 
 
-def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     history = [payment(1, 1, 100.0), payment(2, 2, 100.0)]
-    run_batches(spark, tmp_path, [[payment(3, 3, 100.0)]], history=history)
-    resumed = run_batches(spark, tmp_path, [[payment(4, 4, 100.0)]], history=history)  # e.g. after a restart
+    run_batches(tmp_path, [[payment(3, 3, 100.0)]], history=history)
+    resumed = run_batches(tmp_path, [[payment(4, 4, 100.0)]], history=history)  # e.g. after a restart
     fourth = resumed[e2e(4)][0]
     assert fourth["payer_history_tx_count"] == 3  # two from the history, once, and #3
     assert fourth["payee_inbound_count_10m"] == 3
 
 
-def test_payments_at_the_same_millisecond_are_each_others_past_in_end_to_end_id_order(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_payments_at_the_same_millisecond_are_each_others_past_in_end_to_end_id_order(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
     # A burst sent with one timestamp (a second-precision clock, an API batch): ties are ordered by
     # end_to_end_id, and every feature agrees on which of them came first.
     burst = [payment(seq, 5, 100.0) for seq in (3, 1, 2)]
-    rows = run_batches(spark, tmp_path, [[payment(0, 1, 100.0), *burst]])
+    rows = run_batches(tmp_path, [[payment(0, 1, 100.0), *burst]])
     third = rows[e2e(3)][0]
     assert third["payer_history_tx_count"] == 3
     assert third["payer_tx_count_10m"] == 3 and third["payer_amount_sum_10m"] == 300.0

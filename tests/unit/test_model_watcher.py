@@ -1,5 +1,5 @@
-"""Which model version scores the next batch, against a fake registry: a version that fails to load
-is tried again, one whose signature does not fit the served features is refused for good."""
+"""Which model version the hot path scores with, against a fake registry: a version that fails to load
+is tried again, one the JVM scorer refuses (it does not take the served features) is refused for good."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import pixguard.scoring as scoring
-from pixguard.features.model_input import MODEL_FEATURES
+import pixguard.stream.serving as serving
 
 
 class Registry:
@@ -23,43 +22,42 @@ class Registry:
         return SimpleNamespace(version=self.version)
 
 
-def model_with(inputs: list[str]) -> SimpleNamespace:
-    schema = SimpleNamespace(input_names=lambda: inputs)
-    return SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: schema))
-
-
 @pytest.fixture
-def watcher(monkeypatch: pytest.MonkeyPatch) -> scoring.ModelWatcher:
+def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
     monkeypatch.setattr(mlflow, "MlflowClient", Registry)
-    return scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
 
 
-def test_a_version_whose_load_failed_is_tried_again(watcher, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def refusing(text: str) -> None:
+    if text != "trees":
+        raise ValueError("the model lacks served features: amount_brl_value")
+
+
+def test_a_version_whose_load_failed_is_tried_again(registry) -> None:  # noqa: ANN001
     attempts = []
 
-    def flaky_load(ref: scoring.ModelRef) -> SimpleNamespace:
+    def flaky_load(ref: serving.ModelRef) -> str:
         attempts.append(ref.version)
         if len(attempts) == 1:
             raise OSError("artifact download timed out")
-        return model_with(MODEL_FEATURES)
+        return "trees"
 
-    monkeypatch.setattr(scoring, "_loaded", flaky_load)
+    watcher = serving.ModelWatcher("http://registry", "pix-fraud", "champion", 0, load=flaky_load, check=refusing)
     assert watcher.refresh() is False and "could not be loaded" in watcher.last_error and watcher.version is None
     assert watcher.refresh() is True and watcher.version == "8" and watcher.last_error is None
-    assert attempts == ["8", "8"]
+    assert attempts == ["8", "8"] and watcher.text == "trees"
 
 
-def test_a_version_that_does_not_fit_the_features_is_refused_for_good(watcher, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_a_version_that_does_not_fit_the_features_is_refused_for_good(registry) -> None:  # noqa: ANN001
     attempts = []
 
-    def load(ref: scoring.ModelRef) -> SimpleNamespace:
+    def load(ref: serving.ModelRef) -> str:
         attempts.append(ref.version)
-        return model_with(MODEL_FEATURES[:3])
+        return "other trees"
 
-    monkeypatch.setattr(scoring, "_loaded", load)
-    assert watcher.refresh() is False and "refused" in watcher.last_error
+    watcher = serving.ModelWatcher("http://registry", "pix-fraud", "champion", 0, load=load, check=refusing)
+    assert watcher.refresh() is False and "refused: the model lacks served features" in watcher.last_error
     assert watcher.refresh() is False and "refused" in watcher.last_error
     assert attempts == ["8"] and watcher.version is None
 
@@ -78,9 +76,9 @@ def test_no_champion_is_quiet_for_a_new_query_and_an_error_for_one_that_scored_b
     import mlflow
 
     monkeypatch.setattr(mlflow, "MlflowClient", NoChampion)
-    new_query = scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
+    new_query = serving.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
     assert new_query.refresh() is False and new_query.last_error is None  # rules alone until a first model
-    restarted = scoring.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
+    restarted = serving.ModelWatcher("http://registry", "pix-fraud", "champion", check_interval_s=0)
     restarted.expected_version = "7"  # the checkpoint's last plan scored with v7: the alias went missing
     assert restarted.refresh() is False and restarted.version is None
     assert restarted.last_error == (

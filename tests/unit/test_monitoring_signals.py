@@ -179,21 +179,38 @@ def test_monitor_turns_a_stall_and_a_model_failure_into_one_firing_and_one_resol
     assert monitor.fired_total == {"model_reload_failed": 1, "no_progress": 1}
 
 
-def test_monitor_pairs_a_decided_batch_with_its_progress_report_in_one_row() -> None:
+def archived(batch_id: int, observed: dict) -> dict:
+    """A decisions archive progress report carrying its batch's observed metrics, as Spark writes them."""
+    report = progress_report(batch_id, {"l": {"0": 12}}, {"l": {"0": 12}}, rows=12, name="decisions_archive")
+    names = list(observed)
+    report["observedMetrics"] = {
+        "decided_batch": {"values": [observed[n] for n in names], "schema": {"fields": [{"name": n} for n in names]}}
+    }
+    return report
+
+
+def test_the_archived_batch_figures_come_with_the_archive_progress_report_in_one_row() -> None:
     clock = [0.0]
     monitor, _ = monitor_with([], clock)
-    monitor._batch_query = "decisions"  # what observe() records; no DecisionBatch needed here
-    monitor.on_batch(batch(4, consumed=12, quarantined=2))
-    monitor.on_progress(progress_metrics(progress_report(4, {"t": {"0": 12}}, {"t": {"0": 12}}, rows=12)))
+    monitor._quarantine_reasons = ["malformed_json"]
+    figures = {"scored": 10, "quarantined_all": 2, "reason_malformed_json": 2, "decision_APPROVE": 10, "rules_version": "r1"}
+    monitor.on_progress(progress_metrics(archived(4, figures)))
     monitor.on_progress(progress_metrics(progress_report(9, {"t": {"0": 1}}, {"t": {"0": 1}}, name="raw_ingest")))
-    monitor.on_batch(batch(5, consumed=3))  # its progress report never comes
-    rows = monitor.take_rows(include_unreported=True)
+    rows = monitor.take_rows()
     assert [(r.get("query"), r["batch_id"], r.get("consumed")) for r in rows] == [
-        ("decisions", 4, 12),
+        ("decisions_archive", 4, 12),
         ("raw_ingest", 9, None),
-        (None, 5, 3),
     ]
     assert rows[0]["input_rows"] == 12 and rows[0]["quarantine_reasons"] == {"malformed_json": 2}
+    assert monitor.signals.values(clock[0])["rules_reload_failing"] == 0.0
+
+
+def test_a_rule_disabled_on_the_executors_raises_the_rules_signal() -> None:
+    monitor, _ = monitor_with([], [0.0])
+    figures = {"scored": 3, "decision_REVIEW": 3, "rules_version": "2+ab12cd34-without-RATIO"}
+    monitor.on_progress(progress_metrics(archived(1, figures)))
+    assert monitor.signals.values(0.0)["rules_reload_failing"] == 1.0
+    assert "rule RATIO of version 2+ab12cd34 failed on a payment" in monitor.signals.details()["rules_reload_failing"]
 
 
 def test_a_restarted_job_resolves_the_alerts_its_previous_run_left_firing(tmp_path) -> None:  # noqa: ANN001

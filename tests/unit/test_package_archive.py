@@ -17,7 +17,7 @@ PACKAGE_DIR = Path(pixguard.__file__).resolve().parent
 def test_the_archive_holds_the_package_sources_and_nothing_compiled(tmp_path: Path) -> None:
     archive = build_package_archive(tmp_path)
     names = zipfile.ZipFile(archive).namelist()
-    assert "pixguard/__init__.py" in names and "pixguard/features/enrich.py" in names
+    assert "pixguard/__init__.py" in names and "pixguard/features/behaviour.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     sources = {p.relative_to(PACKAGE_DIR.parent).as_posix() for p in PACKAGE_DIR.rglob("*.py")}
     assert sources <= set(names)

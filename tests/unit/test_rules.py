@@ -1,4 +1,5 @@
-"""Rules are compiled before they are used: what cannot run on a micro-batch is refused, naming the rule."""
+"""Rules are compiled before they are used: what cannot run on a payment is refused, naming the rule;
+what still fails on one is disabled where it runs, and the decisions say so."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.rules import RuleError, RuleSet, RuleWatcher, compile_rules
+from pixguard.rules import RuleError, RuleWatcher, compile_rules
 
 SCHEMA = "amount_brl decimal(18,2), payer_amount_sum_24h double, payer_tx_count_10m long, payee_key string"
 
@@ -31,7 +32,7 @@ def test_a_row_wise_boolean_rule_compiles(schema) -> None:  # noqa: ANN001
         ("no_such_column > 1", "rule TEST_RULE: does not compile"),
         ("amount_brl + 1", "rule TEST_RULE: condition is decimal\\(19,2\\), not boolean"),
         # An aggregate analyses on its own, not beside the payment's columns: it must not reach a batch.
-        ("max(amount_brl) > 1000", "rule TEST_RULE: does not compile"),
+        ("max(amount_brl) > 1000", "rule TEST_RULE: is not a row-wise expression"),
         # ANSI mode: a new payer's 24 h sum is 0, and the whole micro-batch would fail.
         (
             "amount_brl / payer_amount_sum_24h > 10",
@@ -59,26 +60,29 @@ def test_a_file_refused_at_start_gives_way_to_the_rules_the_query_last_decided_w
     assert watcher.last_error and "TEST_RULE: does not compile" in watcher.last_error
 
 
-def test_a_rule_failing_on_a_batch_is_disabled_until_the_file_changes_and_the_others_stay(
-    schema,  # noqa: ANN001
+def test_a_rule_failing_on_a_payment_is_disabled_there_and_the_others_decide(
+    spark,  # noqa: ANN001
+    bundle,  # noqa: ANN001
+    streaming_config,  # noqa: ANN001
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(
+    """Runs on a row of zeros, so it is accepted; the payments (R$ 150.75) divide by zero: the rule is
+    disabled, the others decide, and every decision's rules version says which rule is out."""
+    from tests.hot_path_helpers import publish, run_hot_path
+    from tests.unit.test_validate import good_message, valid_cpf
+
+    version = publish(
+        spark,
+        tmp_path / "serving",
         'version: "2"\nrules:\n'
-        '  - code: BIG\n    when: "amount_brl > 1000"\n    action: REVIEW\n'
-        '  - code: RATIO\n    when: "amount_brl / (amount_brl - 150.75) > 1"\n    action: BLOCK\n'
+        '  - code: BIG\n    when: "amount_brl > 100"\n    action: REVIEW\n'
+        '  - code: RATIO\n    when: "amount_brl / (amount_brl - 150.75) > 1"\n    action: BLOCK\n',
     )
-    watcher = RuleWatcher(path, schema, check_interval_s=0)
-    loaded = watcher.current
-    watcher.disable(loaded, ["RATIO"], ValueError("[DIVIDE_BY_ZERO] Division by zero.\nmore"))
-    assert [r.code for r in watcher.current.rules] == ["BIG"]
-    assert watcher.current.version == f"{loaded.version}-without-RATIO"
-    assert watcher.last_error == (
-        f"{path}: rule RATIO of version {loaded.version} failed on a micro-batch's payments and is disabled until"
-        " the file changes; the other rules stay in force: [DIVIDE_BY_ZERO] Division by zero."
-    )
-    assert not watcher.refresh(force=True) and [r.code for r in watcher.current.rules] == ["BIG"]  # same file
-    path.write_text(rules_text("amount_brl > 2000", version="3"))
-    assert watcher.refresh(force=True) and watcher.current.version.startswith("3+") and watcher.last_error is None
-    assert isinstance(watcher.current, RuleSet)
+    payments = [
+        ("pix.transactions", good_message(end_to_end_id=f"E60746948202611251159{i:011d}", payer_document=valid_cpf(i)))
+        for i in range(3)
+    ]
+    outcomes = run_hot_path(spark, bundle, streaming_config, tmp_path, [payments])
+    assert len(outcomes) == 3 and {o["outcome"] for o in outcomes} == {"decided"}
+    assert {o["rules_version"] for o in outcomes} == {f"{version}-without-RATIO"}
+    assert all(o["rule_hits"] == ["BIG"] and o["decision"] == "REVIEW" for o in outcomes)

@@ -27,6 +27,15 @@ def valid_cpf(n: int) -> str:
     return str(cpfs(np.array([n]))[0])
 
 
+def valid_cnpj(n: int) -> str:
+    """A CNPJ with right check digits, distinct for each n."""
+    import numpy as np
+
+    from pixguard.simulator.documents import cnpjs
+
+    return str(cnpjs(np.array([n]))[0])
+
+
 def good_message(**overrides: object) -> dict:
     message = {
         "schema_version": 1,

@@ -32,7 +32,10 @@ MODEL_FEATURES = list(MODEL_INPUT_SQL)
 
 
 def with_model_features(df: DataFrame) -> DataFrame:
-    """Every model feature as a double column (the context ones added under their names)."""
+    """The encodings added under their names; a feature that is a decision column already (the
+    behavioural ones, the hour, the key age) is left as it is, and read as a double."""
     from pyspark.sql import functions as F
 
-    return df.withColumns({name: F.expr(sql) for name, sql in MODEL_INPUT_SQL.items()})
+    return df.withColumns(
+        {name: F.expr(sql) for name, sql in CONTEXT_FEATURES.items() if sql != f"CAST({name} AS DOUBLE)"}
+    )

@@ -21,7 +21,6 @@ from pixguard.stream.hot_path import (
     HotPathTopics,
     decided,
     decision_record_schema,
-    hot_path_input,
     hot_path_settings,
     rule_schema,
 )
@@ -62,13 +61,14 @@ def backfill_decisions(
     topics = HotPathTopics.of(config)
     history_topics = HotPathTopics(**{**topics.__dict__, "transactions": source_topic})
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
-    checked = hot_path_input(kafka_shaped, history_topics, load_transaction_checks(bundle.project_root), bounds)
 
     serving = bundle.target.checkpoint_path(BACKFILL_SERVING)
     publisher = ServingPublisher(spark, bundle, config, serving)
     publisher.refresh(force=True)
     settings = hot_path_settings(bundle, config, serving, fixed_decided_at_ms=int(decided_at.timestamp() * 1000))
-    records = decided(checked, settings, compile_model_inputs(spark, rule_schema(spark).json()))
+    checks = load_transaction_checks(bundle.project_root)
+    inputs = compile_model_inputs(spark, rule_schema(spark).json())
+    records = decided(kafka_shaped, history_topics, checks, bounds, settings, inputs)
 
     log = records.where(F.col("topic") == topics.decision_log)
     outcomes = (

@@ -22,7 +22,7 @@ from pixguard.config import Bundle, StreamingConfig
 from pixguard.contract import load_transaction_checks
 from pixguard.features.behaviour import STATE_TTL_MS
 from pixguard.features.calendar import with_calendar_features
-from pixguard.jvm import jvm_package
+from pixguard.jvm import empty_frame, jvm_package
 from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, struct_of
 from pixguard.stream.sources import read_kafka_topics
 from pixguard.stream.validate import (
@@ -90,9 +90,10 @@ def hot_path_input(records: DataFrame, topics: HotPathTopics, checks: list, boun
         parse_transactions(records), checks, bounds, now=F.col("kafka_timestamp")
     ).transform(with_calendar_features)
     text = F.col("value").cast("string")
-    key_row = F.from_json(text, struct_of(KEY_REGISTRY_FIELDS))
-    mark_row = F.from_json(text, struct_of(DICT_MARK_FIELDS))
     topic = F.col("topic")
+    # Parsed only on their own topic: a payment is not read three times.
+    key_row = F.from_json(F.when(topic == topics.dict_keys, text), struct_of(KEY_REGISTRY_FIELDS))
+    mark_row = F.from_json(F.when(topic == topics.dict_marks, text), struct_of(DICT_MARK_FIELDS))
     is_payment = (topic == topics.transactions) & (F.size(QUARANTINE_REASONS) == 0)
     is_key = (topic == topics.dict_keys) & key_row["key"].isNotNull() & key_row["created_at"].isNotNull()
     is_mark = (topic == topics.dict_marks) & mark_row["marked_value"].isNotNull() & mark_row["marked_at"].isNotNull()
@@ -138,6 +139,9 @@ def hot_path_settings(
             "alerts_topic": topics.alerts,
             "dlq_topic": topics.dlq,
             "decision_log_topic": topics.decision_log,
+            # The watermark only lets the keyed-state operators be chained and expire their histories;
+            # it is wider than the oldest event time validation accepts, so no valid payment is late for it.
+            "watermark_delay_s": config.validation.watermark_delay_s,
             "fixed_decided_at_ms": -1 if fixed_decided_at_ms is None else fixed_decided_at_ms,
         }
     )
@@ -147,14 +151,34 @@ def serving_dir(bundle: Bundle) -> str:
     return bundle.target.checkpoint_path(SERVING_FOLDER)
 
 
-def decided(checked: DataFrame, settings_json: str, model_inputs: bytes, seeds: Seeds | None = None) -> DataFrame:
-    """The hot path's input -> its Kafka records (topic, key, value): the JVM operators' plan."""
+def compiled_input(spark: SparkSession, records_schema, topics: HotPathTopics, checks: list, bounds) -> bytes:  # noqa: ANN001
+    """`hot_path_input` compiled for the JVM (pixguard.serving.RowPipeline), over the records' schema."""
+    pipeline = jvm_package(spark, "pixguard.serving.RowPipeline")
+    empty = empty_frame(spark, records_schema.simpleString())
+    return bytes(pipeline.compile(hot_path_input(empty, topics, checks, bounds)._jdf))
+
+
+def decided(
+    records: DataFrame,
+    topics: HotPathTopics,
+    checks: list,
+    bounds: EventTimeBounds,
+    settings_json: str,
+    model_inputs: bytes,
+    seeds: Seeds | None = None,
+) -> DataFrame:
+    """Kafka-shaped records (key, value, topic, partition, offset, timestamp) -> the hot path's Kafka
+    records (topic, key, value): `hot_path_input`, then the JVM operators."""
     from pyspark.sql.classic.dataframe import DataFrame
 
-    spark = checked.sparkSession
+    spark = records.sparkSession
+    records = records.select("key", "value", "topic", "partition", "offset", "timestamp")
+    pipeline = compiled_input(spark, records.schema, topics, checks, bounds)
     hot_path = jvm_package(spark, "pixguard.hotpath.HotPath")
     payer, dict_entries, payee = (None, None, None) if seeds is None else seeds.initial_states(spark, hot_path)
-    out = hot_path.build(checked._jdf, settings_json, bytearray(model_inputs), payer, dict_entries, payee)
+    out = hot_path.build(
+        records._jdf, bytearray(pipeline), settings_json, bytearray(model_inputs), payer, dict_entries, payee
+    )
     return DataFrame(out, spark)
 
 
@@ -163,12 +187,6 @@ def hot_path_records(spark: SparkSession, bundle: Bundle, config: StreamingConfi
     return read_kafka_topics(
         spark, bundle.target.kafka, [topics.transactions, topics.dict_keys, topics.dict_marks], config.source
     )
-
-
-def with_watermark(checked: DataFrame, config: StreamingConfig) -> DataFrame:
-    """The watermark only lets the keyed-state operators be chained and expire their histories; it
-    is wider than the oldest event time validation accepts, so no valid payment is ever late for it."""
-    return checked.withWatermark("event_time", f"{config.validation.watermark_delay_s} seconds")
 
 
 def start_hot_path(
@@ -182,14 +200,15 @@ def start_hot_path(
 ) -> StreamingQuery:
     """Start the hot path. `real_time` ("5 minutes"): Spark's real-time mode, with that checkpoint
     interval, where the Spark version runs it; else micro-batches every `trigger_interval_s`."""
-    bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
-    checked = hot_path_input(
+    records = decided(
         hot_path_records(spark, bundle, config),
         HotPathTopics.of(config),
         load_transaction_checks(bundle.project_root),
-        bounds,
+        EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s),
+        hot_path_settings(bundle, config),
+        model_inputs,
+        seeds,
     )
-    records = decided(with_watermark(checked, config), hot_path_settings(bundle, config), model_inputs, seeds)
     writer = (
         records.writeStream.format("kafka")
         .options(**bundle.target.kafka.spark_options())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.delta_tables import read_if_exists
 from pixguard.features.behaviour import STATE_TTL_MS
+from pixguard.jvm import empty_frame
 from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
 from pixguard.stream import checkpoint_files
 
@@ -56,7 +57,7 @@ class Seeds:
 
 
 def _empty(spark: SparkSession, fields: dict[str, str], columns: list[str] | None = None) -> DataFrame:
-    frame = spark.createDataFrame([], ddl_of(fields))
+    frame = empty_frame(spark, ddl_of(fields))
     return frame.select(*columns) if columns else frame
 
 

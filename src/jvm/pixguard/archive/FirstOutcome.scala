@@ -85,6 +85,7 @@ object FirstOutcome {
     * log record's own partition and offset) with `is_repeat` added. */
   def mark(log: DataFrame, sourceKeyColumn: String, sourceOffsetColumn: String, logPartitionColumn: String,
       logOffsetColumn: String): DataFrame = {
+    pixguard.hotpath.HotPath.ensureStateStoreCoordinator(log)
     val keyAt = log.schema.fieldIndex(sourceKeyColumn)
     val out = StructType(log.schema.fields :+ StructField(IsRepeat, BooleanType, nullable = false))
     log

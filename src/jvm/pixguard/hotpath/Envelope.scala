@@ -15,6 +15,7 @@ object Kind {
   final val Payload = 4 // a payment with its payer features, on its way to be decided
   final val Probe = 5 // a DICT question about one of a payment's values
   final val Fact = 6 // the DICT answer to a probe, on its way back to its payment
+  final val Payment = 7 // a valid payment as read, on its way to its payer's operator
 }
 
 object Envelope {

@@ -7,7 +7,9 @@ import org.apache.spark.sql.streaming.{OutputMode, TimeMode}
 import org.apache.spark.sql.types.{DataType, StructType}
 
 import pixguard.features.{PayeeHistory, PayerHistory}
-import pixguard.serving.DecisionEngine
+import org.apache.spark.sql.catalyst.encoders.ExpressionEncoder
+
+import pixguard.serving.{DecisionEngine, RowPipeline}
 
 /** What the hot path needs besides its input: where to read what it decides with, the thresholds, and
   * the topics it writes. Built from the streaming config by pixguard/stream/hot_path.py. */
@@ -22,6 +24,7 @@ final case class HotPathSettings(
     alertsTopic: String,
     dlqTopic: String,
     decisionLogTopic: String,
+    watermarkDelayS: Long,
     fixedDecidedAtMs: Long) // >= 0: every decision is stamped with it (a history backfill), else the clock
 
 object HotPathSettings {
@@ -38,6 +41,7 @@ object HotPathSettings {
       n.get("alerts_topic").asText,
       n.get("dlq_topic").asText,
       n.get("decision_log_topic").asText,
+      n.get("watermark_delay_s").asLong,
       n.get("fixed_decided_at_ms").asLong)
   }
 }
@@ -67,26 +71,30 @@ object HotPath {
     * state of a new query: `payerHistory`, `dictEntries` and `payeeHistory` of the payments and DICT
     * entries the archive holds. */
   def build(
-      input: DataFrame,
+      records: DataFrame,
+      inputPipeline: Array[Byte],
       settingsJson: String,
       modelInputs: Array[Byte],
       payerSeed: DataFrame,
       dictSeed: DataFrame,
       payeeSeed: DataFrame): DataFrame = {
+    ensureStateStoreCoordinator(records)
     val settings = HotPathSettings.fromJson(settingsJson)
-    val layout = new HotPathInput(input.schema)
-    val record = new DecisionRecord(layout.paymentSchema)
+    val input = new HotPathInput(DataType.fromJson(RowPipeline.outputSchemaJson(inputPipeline)).asInstanceOf[StructType])
+    val record = new DecisionRecord(input.paymentSchema)
     val engine = new DecisionEngine(modelInputs, settings.reviewThreshold, settings.blockThreshold, settings.topReasons)
-    val inputEncoder = Envelope.rowEncoder(input.schema)
-    val payerKey: Row => String = { row =>
-      layout.kind(row) match {
-        case HotPathInput.Payment => layout.payment(row).getString(layout.layout.payerDocument)
-        case HotPathInput.Quarantined => layout.source(row).id
-        case _ => layout.dictValue(row)
-      }
-    }
-    val byPayer = input.as[Row](inputEncoder).groupByKey(payerKey)(Encoders.STRING)
-    val payer = new PayerOperator(layout, settings.stateTtlMs)
+    val recordSchema = records.schema
+    val envelopes = records
+      .as[Row](Envelope.rowEncoder(recordSchema))
+      .mapPartitions { (rows: Iterator[Row]) =>
+        val toInternal = ExpressionEncoder(recordSchema, true).createSerializer()
+        val pipeline = RowPipeline.runner(inputPipeline)
+        rows.flatMap(row => Option(pipeline(toInternal(row))).map(input.envelope))
+      }(Envelope.encoder)
+      .withWatermark(Envelope.EventTime, s"${settings.watermarkDelayS} seconds")
+
+    val byPayer = envelopes.groupByKey(Envelope.key _)(Encoders.STRING)
+    val payer = new PayerOperator(input.layout, settings.stateTtlMs)
     val afterPayer = withSeed(byPayer, payerSeed) { (g, seed, seedEncoder) =>
       g.transformWithState(payer, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
     } { g => g.transformWithState(payer, Envelope.EventTime, OutputMode.Append())(Envelope.encoder) }
@@ -105,6 +113,10 @@ object HotPath {
     } { g => g.transformWithState(decide, TimeMode.EventTime(), OutputMode.Append())(output) }
     decided.toDF()
   }
+
+  /** Keyed state outside a stream (a backfill) needs the state store coordinator, which Spark starts
+    * with the session's stream manager: a session that has run no stream yet has none. */
+  def ensureStateStoreCoordinator(df: DataFrame): Unit = df.sparkSession.streams.active
 
   /** With a seed (rows keyed by their first column), the operator starts from it as initial state. */
   private def withSeed(grouped: KeyValueGroupedDataset[String, Row], seed: DataFrame)(

@@ -1,17 +1,20 @@
 package pixguard.hotpath
 
-import org.apache.spark.sql.Row
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.UnsafeRow
 import org.apache.spark.sql.types.StructType
 
-/** The hot path's input rows, as pixguard/stream/hot_path.py builds them from the Kafka records of
-  * pix.transactions, pix.dict-keys and pix.dict-marks (one source, one row per record):
+/** The hot path's input rows, as pixguard/stream/hot_path.py defines them over the Kafka records of
+  * pix.transactions, pix.dict-keys and pix.dict-marks (one row per record; compiled to a RowPipeline):
   *
   *  - kind: "payment" (valid), "quarantined" (with its reasons), "dict_key" or "dict_mark";
   *  - event_time: the payment's event time, or the broker's arrival time (the watermark's column);
   *  - payment: the typed payment (contract fields plus the Brasília calendar), null unless a payment;
   *  - quarantine_reasons, end_to_end_id (as parsed or raw), value (the message's bytes);
   *  - dict_value, dict_at: the key registered or the value marked, and when;
-  *  - topic, partition, offset, kafka_timestamp, kafka_key: where the record was read. */
+  *  - topic, partition, offset, kafka_timestamp, kafka_key: where the record was read.
+  *
+  * `envelope` turns one into what the operators exchange. */
 final class HotPathInput(val schema: StructType) extends Serializable {
   private def at(name: String): Int = schema.fieldIndex(name)
   private val kindAt = at("kind")
@@ -31,21 +34,33 @@ final class HotPathInput(val schema: StructType) extends Serializable {
   val paymentSchema: StructType = schema(paymentAt).dataType.asInstanceOf[StructType]
   val layout = new PaymentLayout(paymentSchema)
 
-  def kind(row: Row): String = row.getString(kindAt)
-  def eventTimeMicros(row: Row): Long = Envelope.micros(row.get(eventTimeAt))
-  def payment(row: Row): Row = row.getStruct(paymentAt)
-  def reasons(row: Row): Array[String] = if (row.isNullAt(reasonsAt)) Array.empty else row.getSeq[String](reasonsAt).toArray
-  def endToEndId(row: Row): String = if (row.isNullAt(endToEndIdAt)) null else row.getString(endToEndIdAt)
-  def value(row: Row): Array[Byte] = if (row.isNullAt(valueAt)) null else row.getAs[Array[Byte]](valueAt)
-  def dictValue(row: Row): String = row.getString(dictValueAt)
-  def dictAtMs(row: Row): Long = Math.floorDiv(Envelope.micros(row.get(dictAtAt)), 1000L)
+  private def string(row: InternalRow, i: Int): String = if (row.isNullAt(i)) null else row.getUTF8String(i).toString
 
-  def source(row: Row): Source = Source(
-    row.getString(topicAt),
-    row.getInt(partitionAt),
-    row.getLong(offsetAt),
-    Envelope.micros(row.get(kafkaTimestampAt)),
-    if (row.isNullAt(kafkaKeyAt)) null else row.getString(kafkaKeyAt))
+  /** The envelope of one input row: a payment keyed by its payer, the rest keyed for where it goes. */
+  def envelope(row: InternalRow): org.apache.spark.sql.Row = {
+    val eventMicros = row.getLong(eventTimeAt)
+    val source = Source(string(row, topicAt), row.getInt(partitionAt), row.getLong(offsetAt), row.getLong(kafkaTimestampAt),
+      string(row, kafkaKeyAt))
+    val value = if (row.isNullAt(valueAt)) null else row.getBinary(valueAt)
+    string(row, kindAt) match {
+      case HotPathInput.Payment =>
+        val payment = row.getStruct(paymentAt, paymentSchema.length).asInstanceOf[UnsafeRow].copy()
+        Envelope(Kind.Payment, layout.string(payment, layout.payerDocument), eventMicros,
+          InputPayment(source, payment.getBytes, value).encode)
+      case HotPathInput.Quarantined =>
+        val reasons = row.getArray(reasonsAt)
+        val codes = Array.tabulate(reasons.numElements())(k => reasons.getUTF8String(k).toString)
+        Envelope(Kind.Quarantined, source.id, eventMicros,
+          QuarantinedRecord(source, string(row, endToEndIdAt), codes, value).encode)
+      case HotPathInput.DictKey =>
+        Envelope(Kind.DictKey, string(row, dictValueAt), eventMicros, DictFacts(Some(dictAtMs(row)), None).encode)
+      case HotPathInput.DictMark =>
+        Envelope(Kind.DictMark, string(row, dictValueAt), eventMicros, DictFacts(None, Some(dictAtMs(row))).encode)
+      case other => throw new IllegalArgumentException(s"unknown hot path input kind '$other'")
+    }
+  }
+
+  private def dictAtMs(row: InternalRow): Long = Math.floorDiv(row.getLong(dictAtAt), 1000L)
 }
 
 object HotPathInput {
@@ -53,4 +68,17 @@ object HotPathInput {
   final val Quarantined = "quarantined"
   final val DictKey = "dict_key"
   final val DictMark = "dict_mark"
+}
+
+/** A valid payment as read: where it came from, the typed payment, the message's bytes (kept for the
+  * quarantine should it be a repeat). */
+final case class InputPayment(source: Source, payment: Array[Byte], value: Array[Byte]) {
+  def encode: Array[Byte] = source.write(new Codec.Writer()).blob(payment).blob(value).result()
+}
+
+object InputPayment {
+  def decode(bytes: Array[Byte]): InputPayment = {
+    val r = new Codec.Reader(bytes, "a payment as read")
+    InputPayment(Source.read(r), r.blob(), r.blob())
+  }
 }

@@ -3,7 +3,6 @@ package pixguard.hotpath
 import scala.collection.mutable.ArrayBuffer
 
 import org.apache.spark.sql.{Encoders, Row}
-import org.apache.spark.sql.catalyst.encoders.ExpressionEncoder
 import org.apache.spark.sql.catalyst.expressions.UnsafeRow
 import org.apache.spark.sql.streaming.{
   ExpiredTimerInfo,
@@ -63,10 +62,9 @@ abstract class ExpiringHistory(stateName: String, stateTtlMs: Long)
   *
   * Initial state (`HotPath.payerHistory`): the payments a new query's past holds, so a new query does
   * not serve every payer as unknown (Spark ignores it when the query resumes from its checkpoint). */
-class PayerOperator(input: HotPathInput, stateTtlMs: Long) extends ExpiringHistory("payer_history", stateTtlMs) {
+class PayerOperator(layout: PaymentLayout, stateTtlMs: Long) extends ExpiringHistory("payer_history", stateTtlMs) {
 
   @transient private var seen: MapState[String, Long] = _
-  @transient private lazy val toUnsafe = ExpressionEncoder(input.paymentSchema, true).createSerializer()
 
   override def init(outputMode: OutputMode, timeMode: TimeMode): Unit = {
     super.init(outputMode, timeMode)
@@ -111,40 +109,31 @@ class PayerOperator(input: HotPathInput, stateTtlMs: Long) extends ExpiringHisto
 
   override def handleInputRows(key: String, rows: Iterator[Row], timerValues: TimerValues): Iterator[Row] = {
     val out = ArrayBuffer.empty[Row]
-    val payments = ArrayBuffer.empty[(Row, UnsafeRow)]
+    val payments = ArrayBuffer.empty[(InputPayment, UnsafeRow)]
     rows.foreach { row =>
-      input.kind(row) match {
-        case HotPathInput.Payment => payments += row -> toUnsafe(input.payment(row)).asInstanceOf[UnsafeRow].copy()
-        case HotPathInput.Quarantined => out += quarantined(row, input.endToEndId(row), input.reasons(row))
-        case HotPathInput.DictKey => out += dictEvent(Kind.DictKey, row, DictFacts(Some(input.dictAtMs(row)), None))
-        case HotPathInput.DictMark => out += dictEvent(Kind.DictMark, row, DictFacts(None, Some(input.dictAtMs(row))))
-        case other => throw new IllegalArgumentException(s"unknown hot path input kind '$other'")
-      }
+      if (Envelope.kind(row) == Kind.Payment) {
+        val payment = InputPayment.decode(Envelope.data(row))
+        payments += payment -> layout.row(payment.payment)
+      } else out += row // quarantined, or DICT: on to the next operators
     }
     if (payments.nonEmpty) decidePayments(payments, out)
     out.iterator
   }
 
-  private def quarantined(row: Row, endToEndId: String, reasons: Array[String]): Row = {
-    val source = input.source(row)
-    Envelope(Kind.Quarantined, source.id, input.eventTimeMicros(row),
-      QuarantinedRecord(source, endToEndId, reasons, input.value(row)).encode)
-  }
+  private def repeat(input: InputPayment, endToEndId: String, eventMicros: Long): Row =
+    Envelope(Kind.Quarantined, input.source.id, eventMicros,
+      QuarantinedRecord(input.source, endToEndId, Array("duplicate_end_to_end_id"), input.value).encode)
 
-  private def dictEvent(kind: Int, row: Row, facts: DictFacts): Row =
-    Envelope(kind, input.dictValue(row), input.eventTimeMicros(row), facts.encode)
-
-  private def decidePayments(payments: ArrayBuffer[(Row, UnsafeRow)], out: ArrayBuffer[Row]): Unit = {
-    val layout = input.layout
+  private def decidePayments(payments: ArrayBuffer[(InputPayment, UnsafeRow)], out: ArrayBuffer[Row]): Unit = {
     val stored = history.get()
     val h = if (stored == null) new PayerHistory else PayerHistory.decode(stored)
     var latest = h.lastTs.getOrElse(0L)
     val ordered = payments.sortBy { case (_, p) => (layout.eventTimeMicros(p), layout.string(p, layout.endToEndId)) }
-    ordered.foreach { case (row, p) =>
+    ordered.foreach { case (input, p) =>
       val endToEndId = layout.string(p, layout.endToEndId)
       val eventMicros = layout.eventTimeMicros(p)
       if (seen.containsKey(endToEndId)) {
-        out += quarantined(row, endToEndId, Array("duplicate_end_to_end_id"))
+        out += repeat(input, endToEndId, eventMicros)
       } else {
         val ts = Math.floorDiv(eventMicros, 1000L)
         val amount = layout.amountValue(p)
@@ -154,7 +143,7 @@ class PayerOperator(input: HotPathInput, stateTtlMs: Long) extends ExpiringHisto
         h.record(ts, amount, payee, device)
         markSeen(h, endToEndId, ts)
         latest = math.max(latest, ts)
-        emitPayment(row, p, endToEndId, eventMicros, features.toIndexedSeq, out)
+        emitPayment(input, p, endToEndId, eventMicros, features.toIndexedSeq, out)
       }
     }
     h.prune(latest)
@@ -163,9 +152,8 @@ class PayerOperator(input: HotPathInput, stateTtlMs: Long) extends ExpiringHisto
   }
 
   /** The payload, keyed by the payee's key for the DICT operator, and one probe per other DICT value. */
-  private def emitPayment(row: Row, p: UnsafeRow, endToEndId: String, eventMicros: Long, features: IndexedSeq[Any],
-      out: ArrayBuffer[Row]): Unit = {
-    val layout = input.layout
+  private def emitPayment(input: InputPayment, p: UnsafeRow, endToEndId: String, eventMicros: Long,
+      features: IndexedSeq[Any], out: ArrayBuffer[Row]): Unit = {
     val payeeDocument = layout.string(p, layout.payeeDocument)
     val probes = Seq(
       Role.PayeeDocument -> payeeDocument,
@@ -175,7 +163,7 @@ class PayerOperator(input: HotPathInput, stateTtlMs: Long) extends ExpiringHisto
     val payeeKey = Option(layout.string(p, layout.payeeKey)).filter(_.nonEmpty)
     // A payment without a key is sent under a value no DICT entry has: its key has no facts.
     val payloadKey = payeeKey.getOrElse(HotPath.NoDictValue + endToEndId)
-    val payload = Payload(input.source(row), p.getBytes, endToEndId, payeeDocument, features, probes.length, DictFacts.None)
+    val payload = Payload(input.source, input.payment, endToEndId, payeeDocument, features, probes.length, DictFacts.None)
     out += Envelope(Kind.Payload, payloadKey, eventMicros, payload.encode)
     probes.foreach { case (role, value) =>
       out += Envelope(Kind.Probe, value, eventMicros, Probe(endToEndId, role, payeeDocument).encode)

@@ -52,7 +52,7 @@ object LightGbmModel {
   private val CategoricalMask = 1
   private val DefaultLeftMask = 2
 
-  final class ModelFormatError(message: String) extends IllegalArgumentException(message)
+  final class ModelFormatError(message: String) extends RuntimeException(message)
 
   /** One tree: internal nodes 0..n-2 (children >= 0 are nodes, ~child is a leaf), leaves 0..n-1. */
   final class Tree(

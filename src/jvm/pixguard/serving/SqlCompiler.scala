@@ -31,7 +31,7 @@ import org.apache.spark.sql.types.{BooleanType, DataType, NumericType, StructTyp
   * (Spark's ANSI mode fails a division by zero at run time: e.g. a ratio to a new payer's sum). */
 object SqlCompiler {
 
-  final class CompileError(val name: String, message: String) extends IllegalArgumentException(s"$name: $message")
+  final class CompileError(val name: String, message: String) extends RuntimeException(s"$name: $message")
 
   /** `sql` analysed over `schema`, bound to its positions; the error names the expression (`names`). */
   def compile(spark: SparkSession, schema: StructType, names: Seq[String], sql: Seq[String]): Seq[Expression] = {
