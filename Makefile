@@ -85,9 +85,11 @@ $(SPARK43)/.installed: bench/spark43.lock
 $(SPARK43)/pixguard-features.jar: $(SPARK43)/.installed $(shell find src/jvm -name '*.scala')
 	$(call compile-features-jar,$(SPARK43)/bin/python)
 bench-realtime-stateful: install $(SPARK43)/pixguard-features.jar
-	$(VENV)/bin/pixguard up --only kafka
+	$(VENV)/bin/pixguard up --only kafka,mlflow
+	$(PY) bench/champion_text.py $(SPARK43)/champion.txt
 	PYTHONPATH=src $(SPARK43)/bin/python bench/realtime_stateful.py --rate $(RATE) --seconds $(DURATION_S) \
-	  --checkpoint-interval "$(CHECKPOINT_INTERVAL)" --features-jar $(SPARK43)/pixguard-features.jar
+	  --checkpoint-interval "$(CHECKPOINT_INTERVAL)" --features-jar $(SPARK43)/pixguard-features.jar \
+	  --model-text $(SPARK43)/champion.txt
 
 # Regenerate the lock after changing pyproject.toml dependencies.
 lock:

@@ -1,4 +1,4 @@
-"""Benchmark of the whole streaming job (issue 4): throughput, decision latency, Kafka lag.
+"""Benchmark of the whole streaming job (issues 4, 23): throughput, decision latency, Kafka lag.
 
 For each input rate, a fresh streaming job (jobs/streaming.py, own topics, tables and checkpoints
 under a temporary PIXGUARD_HOME, the running local Kafka and MLflow) scores simulated traffic
@@ -9,8 +9,9 @@ bench's transactions topic is stamped on arrival, LogAppendTime). Lag
 is the input topic's end offsets minus the decisions published, sampled every 5 s.
 
 Run: .venv/bin/python bench/streaming_throughput.py --rates 1000,5000,10000 --seconds 120
-(needs `pixguard up`; a champion model is used if one is registered, else rules only). The job's
-home gets the key registry and DICT marks of the simulated population first, as the demo's has:
+(starts Kafka and MLflow if needed; the registry's champion scores if there is one, else the rules
+alone: the result names the version). The job's home gets the key registry and DICT marks of the
+simulated population first, which the hot path seeds its DICT state from, as the demo's has:
 `--history-days` of history write them (1 by default, which makes next to no marks; 30, as the
 demo, about 4,000).
 
@@ -114,16 +115,27 @@ def end_offsets(kafka_conf: dict, topic: str) -> int:
         consumer.close()
 
 
-def seed_reference_tables(bundle, config, simulator, seed: int, days: int) -> dict:  # noqa: ANN001
-    """The job joins the DICT key registry and fraud marks of the payers and payees it sees, as in
-    production: `days` of the live traffic's population history write them (not run through the job).
+def seed_dict_tables(bundle, config, simulator, seed: int, days: int) -> dict:  # noqa: ANN001
+    """The job decides with the DICT key registry and fraud marks of the payers and payees it sees, as
+    in production: `days` of the live traffic's population history write them (not run through the job).
     Marks follow confirmed reports by days, so a one-day history has next to none."""
     from pyspark.sql import SparkSession
 
     run = run_history(bundle, config, simulator, days=days, seed=seed, backfill=False)
-    print(f"reference tables: {run.history.keys} keys, {run.history.marks} DICT marks", flush=True)
+    print(f"DICT tables: {run.history.keys} keys, {run.history.marks} DICT marks", flush=True)
     SparkSession.getActiveSession().stop()  # the cores are the job's
-    return {"history_days": days, "reference_keys": run.history.keys, "reference_marks": run.history.marks}
+    return {"history_days": days, "dict_keys": run.history.keys, "dict_marks": run.history.marks}
+
+
+def champion_version(bundle) -> str | None:  # noqa: ANN001
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    mlflow = bundle.target.mlflow
+    try:
+        return MlflowClient(mlflow.tracking_uri).get_model_version_by_alias(mlflow.registered_model, "champion").version
+    except MlflowException:
+        return None
 
 
 def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, history_days: int) -> dict:
@@ -145,7 +157,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
     if persons:
         population = simulator.population.model_copy(update={"persons": persons, "companies": persons // 10})
         simulator = simulator.model_copy(update={"population": population})
-    reference = seed_reference_tables(bundle, config, simulator, seed=rate + 1, days=history_days)
+    reference = seed_dict_tables(bundle, config, simulator, seed=rate + 1, days=history_days)
 
     log = (workdir / f"job-{rate}.log").open("wb")
     job = subprocess.Popen(
@@ -208,6 +220,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
     third = max(len(lags) // 3, 1)
     return {
         "rate": rate,
+        "champion": champion_version(bundle),
         "population": simulator.population.persons + simulator.population.companies,
         **reference,
         "published_rate": round(live.rate),
@@ -217,10 +230,12 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         "p50_s": round(float(np.percentile(latency, 50)), 3),
         "p95_s": round(float(np.percentile(latency, 95)), 3),
         "p99_s": round(float(np.percentile(latency, 99)), 3),
+        "max_s": round(float(latency.max()), 3),
         "job_matched": len(job_latency),
         "job_p50_s": round(float(np.percentile(job_latency, 50)), 3),
         "job_p95_s": round(float(np.percentile(job_latency, 95)), 3),
         "job_p99_s": round(float(np.percentile(job_latency, 99)), 3),
+        "job_max_s": round(float(job_latency.max()), 3),
         # The last third of the decisions: past the start-up backlog (the first batch also compiles and
         # loads everything, and payments queue meanwhile), i.e. the steady state at this rate.
         "job_p50_last_third_s": round(float(np.percentile(job_latency[-len(job_latency) // 3 :], 50)), 3),

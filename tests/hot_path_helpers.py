@@ -22,8 +22,9 @@ TOPICS = HotPathTopics(
 
 
 def publish(spark, serving: Path, rules_text: str, model_text: str | None = None, model_version: str = "1") -> str:  # noqa: ANN001
-    """Make `rules_text` (and a LightGBM model) what the hot path at `serving` decides with; returns the rules version."""
-    rules = compile_rules(rules_text, "rules.yaml", rule_schema(spark))
+    """Make `rules_text` (and a LightGBM model) what the hot path at `serving` decides with; returns
+    the rules version."""
+    rules = compile_rules(spark, rules_text, "rules.yaml", rule_schema(spark))
     jvm_package(spark, "pixguard.serving.Serving").publish(
         str(serving), rules.version, bytearray(rules.program), model_version if model_text else None, model_text
     )

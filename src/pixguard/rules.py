@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
 log = logging.getLogger("pixguard.rules")
@@ -75,17 +76,13 @@ def parse_rules(text: str, source: str) -> tuple[str, list[Rule]]:
     return f"{parsed.version}+{digest}", list(parsed.rules)
 
 
-def compile_rules(text: str, source: str, schema: StructType) -> RuleSet:
-    """Parse and compile every condition against `schema` in the JVM of the running SparkSession."""
+def compile_rules(spark: SparkSession, text: str, source: str, schema: StructType) -> RuleSet:
+    """Parse and compile every condition against `schema` in `spark`'s JVM."""
     from py4j.protocol import Py4JJavaError
-    from pyspark.sql import SparkSession
 
     from pixguard.jvm import jvm_package
 
     version, rules = parse_rules(text, source)
-    spark = SparkSession.getActiveSession()
-    if spark is None:
-        raise RuleError("rules compile against a running SparkSession")
     serving = jvm_package(spark, "pixguard.serving.Serving")
     conditions = json.dumps([rule.model_dump() for rule in rules])
     try:
@@ -109,13 +106,20 @@ class RuleWatcher:
     start: a bad edit refused while the job ran must not stop it at its next restart."""
 
     def __init__(
-        self, path: Path, schema: StructType, check_interval_s: float, fallback: RuleSet | None = None
+        self,
+        spark: SparkSession,
+        path: Path,
+        schema: StructType,
+        check_interval_s: float,
+        fallback: RuleSet | None = None,
     ) -> None:
-        self.path, self.schema, self.check_interval_s = path, schema, check_interval_s
+        # The session is held, not looked up: the watcher runs on a thread of its own, where Spark
+        # knows no active session.
+        self.spark, self.path, self.schema, self.check_interval_s = spark, path, schema, check_interval_s
         self._mtime_ns = self.path.stat().st_mtime_ns
         self.last_error: str | None = None
         try:
-            self.current = compile_rules(self.path.read_text(), str(self.path), schema)
+            self.current = compile_rules(spark, self.path.read_text(), str(self.path), schema)
         except RuleError as exc:
             if fallback is None:
                 raise
@@ -138,7 +142,7 @@ class RuleWatcher:
             return False
         self._mtime_ns = mtime_ns
         try:
-            candidate = compile_rules(self.path.read_text(), str(self.path), self.schema)
+            candidate = compile_rules(self.spark, self.path.read_text(), str(self.path), self.schema)
         except RuleError as exc:
             self.last_error = str(exc)
             log.error("rules refused, keeping version %s: %s", self.current.version, exc)

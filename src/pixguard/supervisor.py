@@ -4,7 +4,7 @@
   checkpoint, and the job's pid (with its start time) is recorded next to it. A retried Airflow task
   whose previous attempt left the job running adopts that job instead of starting a second one; a
   second supervisor on the same checkpoint is refused while the first one lives.
-- Dead: the recorded process is gone. Stalled: no batch committed to the `decisions` checkpoint for
+- Dead: the recorded process is gone. Stalled: no batch committed to the `hot_path` checkpoint for
   `stall_timeout_s` while records wait in Kafka (a stream without input is idle, not stalled).
 - Either way the job's whole process group is stopped and the job is started again: Spark resumes
   from its checkpoint. After `alert_after_failures` consecutive failures an alert goes to the same
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pixguard.supervisor")
 
-STREAM_QUERY = "decisions"  # pixguard.stream.job.DECISIONS_QUERY: the query whose progress matters
+STREAM_QUERY = "hot_path"  # pixguard.stream.hot_path.HOT_PATH_QUERY: the query whose progress matters
 
 
 class AlreadySupervised(RuntimeError):

@@ -1,4 +1,5 @@
-"""pixguard's files inside a checkpoint, through Hadoop's FileSystem (a path or a URI alike)."""
+"""pixguard's files inside a checkpoint, through Hadoop's FileSystem (a path or a URI alike), and the
+seed copy a new hot path starts from."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pixguard.stream import checkpoint_files
-from pixguard.stream.job import HISTORY_PIN, decided_history, pinned_history_version
+from pixguard.stream.seed import SEED_FOLDER, hot_path_seeds
 
 pytestmark = pytest.mark.integration
 
@@ -32,45 +33,41 @@ def test_read_write_and_delete(spark, tmp_path: Path, as_uri: bool) -> None:  # 
     assert not (tmp_path / "checkpoint").exists()
 
 
-def test_the_history_pin_is_written_once_and_read_back(spark, tmp_path: Path) -> None:  # noqa: ANN001
-    checkpoint, decisions = str(tmp_path / "checkpoint"), str(tmp_path / "decisions")
-    assert pinned_history_version(spark, checkpoint, decisions) is None  # no table yet: nothing to seed from
-    spark.range(3).write.format("delta").save(decisions)
-    assert pinned_history_version(spark, checkpoint, decisions) is None  # pinned when the checkpoint was new
-
-    other_checkpoint = str(tmp_path / "other")
-    assert pinned_history_version(spark, other_checkpoint, decisions) == 0
-    spark.range(3).write.format("delta").mode("append").save(decisions)
-    assert pinned_history_version(spark, other_checkpoint, decisions) == 0
-    assert pinned_history_version(spark, str(tmp_path / "third"), decisions) == 1
-
-
-def test_a_query_past_its_first_batch_reads_no_history_so_a_pinned_version_gone_from_the_log_is_no_matter(
+def test_a_new_hot_path_seeds_from_a_copy_of_the_archive_made_once_and_dropped_after_its_first_commit(
     spark,  # noqa: ANN001
+    isolated,  # noqa: ANN001
     tmp_path: Path,
 ) -> None:
+    """A first batch replayed after a crash must start from the past its first attempt started from,
+    not from an archive that has meanwhile taken in that batch's own decisions."""
     from pyspark.sql import functions as F
 
     from pixguard.schema import transaction_schema
 
-    checkpoint, decisions = str(tmp_path / "checkpoint"), str(tmp_path / "decisions")
-    payments = spark.createDataFrame([], transaction_schema()).unionByName(
-        spark.range(2).select(
-            F.concat(F.lit("E"), F.col("id").cast("string")).alias("end_to_end_id"),
-            F.current_timestamp().alias("event_time"),
-        ),
-        allowMissingColumns=True,
-    )
-    payments.write.format("delta").save(decisions)
-    assert decided_history(spark, checkpoint, decisions).count() == 2  # a new query: version 0 as its past
+    bundle, config = isolated
+    decisions = bundle.target.table_path(config.tables.decisions)
 
-    # Delta's log cleanup took the pinned version away (delta.logRetentionDuration): as good as a
-    # pin of a version the log never had.
-    checkpoint_files.write_text(spark, f"{checkpoint}/{HISTORY_PIN}", '{"version": 41}')
-    with pytest.raises(Exception, match="41"):  # the first batch cannot seed from it ...
-        decided_history(spark, checkpoint, decisions).count()
-    checkpoint_files.write_text(spark, f"{checkpoint}/commits/.0.crc", "")
-    assert not checkpoint_files.has_files(spark, f"{checkpoint}/commits")
+    def archive(ids: list[str]) -> None:
+        rows = spark.createDataFrame([], transaction_schema()).unionByName(
+            spark.createDataFrame([(i,) for i in ids], "end_to_end_id string").select(
+                "end_to_end_id", F.current_timestamp().alias("event_time")
+            ),
+            allowMissingColumns=True,
+        )
+        rows.write.format("delta").mode("append").save(decisions)
+
+    checkpoint = str(tmp_path / "hot_path")
+    archive(["E1", "E2"])
+    first = hot_path_seeds(spark, bundle, config, checkpoint)
+    assert sorted(r.end_to_end_id for r in first.payments.collect()) == ["E1", "E2"]
+    assert first.key_registry.count() == 0 and first.dict_marks.count() == 0  # no DICT mirror yet
+
+    archive(["E3"])  # the first attempt's decisions reached the archive, its commit did not
+    replay = hot_path_seeds(spark, bundle, config, checkpoint)
+    assert sorted(r.end_to_end_id for r in replay.payments.collect()) == ["E1", "E2"]
+    assert "Delta" not in replay.payments._jdf.queryExecution().analyzed().toString()
+
     checkpoint_files.write_text(spark, f"{checkpoint}/commits/0", "v1\n{}")
-    history = decided_history(spark, checkpoint, decisions)  # ... a query past it needs none
-    assert history.count() == 0 and history.columns == [f.name for f in transaction_schema().fields]
+    resumed = hot_path_seeds(spark, bundle, config, checkpoint)
+    assert resumed.payments.count() == 0 and resumed.payments.columns == first.payments.columns
+    assert not (tmp_path / "hot_path" / SEED_FOLDER).exists()

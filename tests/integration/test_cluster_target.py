@@ -31,9 +31,9 @@ from pixguard.model.publish import log_fraud_model
 from pixguard.producer import make_producer, publish
 from pixguard.stack.airflow_server import spark_connection
 from pixguard.stack.processes import ManagedProcess, free_port
+from tests.hot_path_helpers import tiny_booster
 from tests.integration.airflow_helpers import airflow_env_for
 from tests.integration.test_airflow_dags import PROJECT_ROOT, wait_for
-from tests.integration.test_hot_reload import tiny_booster
 from tests.unit.test_validate import encode, good_message, valid_cpf
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,6 @@
-"""While the stream runs: a new champion and a changed rule file take effect between micro-batches,
-with no restart; a broken model or rule is refused and what was in force keeps working."""
+"""While the hot path runs: a new champion and a changed rule file take effect within their check
+intervals, with no restart of the query; a broken model or rule is refused and what was in force
+keeps deciding, with the error where the monitoring reads it."""
 
 from __future__ import annotations
 
@@ -10,29 +11,17 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.model.publish import log_fraud_model
 from pixguard.producer import make_producer, publish
-from pixguard.stream.job import start_decision_query
+from pixguard.stream.job import start_hot_path_query
+from tests.hot_path_helpers import tiny_booster
+from tests.integration.kafka_helpers import read_topic
 from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
-
-
-def tiny_booster(features: list[str], seed: int):  # noqa: ANN201
-    import lightgbm as lgb
-
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(rng.random((400, len(features))), columns=features)
-    labels = (frame[features[0]] + rng.normal(0, 0.1, 400) > 0.8).astype(int)
-    data = lgb.Dataset(frame, labels, feature_name=features)
-    return lgb.train(
-        {"objective": "binary", "verbose": -1, "num_leaves": 4, "seed": seed}, data, num_boost_round=5
-    ), frame
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 120, what: str = "condition") -> None:
@@ -46,7 +35,6 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 120, what: str = 
 
 def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_server, tmp_path) -> None:  # noqa: ANN001
     from mlflow import MlflowClient
-    from pyspark.sql import functions as F
 
     bundle, config = isolated
     model_name = f"pix-fraud-reload-{uuid.uuid4().hex[:6]}"
@@ -56,11 +44,11 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
         update={"tracking_uri": mlflow_server.tracking_uri, "registered_model": model_name}
     )
     bundle = bundle.model_copy(update={"target": bundle.target.model_copy(update={"mlflow": mlflow_settings})})
+    check_interval_s = 2.0
     config = config.model_copy(
         update={
-            "scoring": config.scoring.model_copy(update={"model_check_interval_s": 0}),
-            "rules": config.rules.model_copy(update={"path": str(rules_file), "check_interval_s": 0}),
-            "trigger_interval_s": 1.0,
+            "scoring": config.scoring.model_copy(update={"model_check_interval_s": check_interval_s}),
+            "rules": config.rules.model_copy(update={"path": str(rules_file), "check_interval_s": check_interval_s}),
         }
     )
     client = MlflowClient(mlflow_server.tracking_uri)
@@ -72,81 +60,74 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
         return version
 
     producer = make_producer(bundle.target.kafka)
-    sent: list[str] = []
 
     def send(count: int) -> list[str]:
         messages = [
             good_message(
                 end_to_end_id=f"E60746948{datetime.now(UTC):%Y%m%d%H%M}{uuid.uuid4().hex[:11]}",
                 event_time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                payer_document=valid_cpf(len(sent) + i),
+                payer_document=valid_cpf(i),
             )
             for i in range(count)
         ]
         publish(producer, config.topics.transactions.name, [(b"k", json.dumps(m).encode()) for m in messages])
-        ids = [m["end_to_end_id"] for m in messages]
-        sent.extend(ids)
-        return ids
+        return [m["end_to_end_id"] for m in messages]
 
     def decided(ids: list[str]) -> dict:
-        path = bundle.target.table_path("decisions")
-        try:
-            rows = spark.read.format("delta").load(path).where(F.col("end_to_end_id").isin(ids)).collect()
-        except Exception:  # noqa: BLE001 - the table appears with the first batch
-            return {}
-        return {r.end_to_end_id: r for r in rows}
+        """The decisions published for `ids` on pix.decisions, by end_to_end_id."""
+        wanted = set(ids)
+        return {k: v for k, v in read_topic(bundle.target.kafka, config.topics.decisions.name) if k in wanted}
+
+    def decided_after_a_change(what: str) -> dict:
+        """Payments sent once the change has had its check interval (and an executor's re-read) to take
+        effect: the decisions they get are the change's."""
+        time.sleep(check_interval_s + 1.5)
+        ids = send(5)
+        wait_for(lambda: len(decided(ids)) == 5, what=what)
+        return decided(ids)
 
     v1 = register(MODEL_FEATURES, seed=1)
-    query, writer = start_decision_query(spark, bundle, config)
+    query, publisher = start_hot_path_query(spark, bundle, config)
     try:
-        first = send(5)
-        wait_for(lambda: len(decided(first)) == 5, what="first batch scored")
-        assert {r.model_version for r in decided(first).values()} == {v1}
-        assert all(r.score is not None for r in decided(first).values())
+        first = decided_after_a_change("first payments decided")
+        assert {r["model_version"] for r in first.values()} == {v1}
+        assert all(r["score"] is not None for r in first.values())
         run_id = query.runId
 
         v2 = register(MODEL_FEATURES, seed=2)
-        second = send(5)
-        wait_for(lambda: len(decided(second)) == 5, what="second batch scored")
-        assert {r.model_version for r in decided(second).values()} == {v2}
+        second = decided_after_a_change("payments after the new champion decided")
+        assert {r["model_version"] for r in second.values()} == {v2}
 
-        broken = register(MODEL_FEATURES[:3], seed=3)  # its signature lacks the served features
-        third = send(5)
-        wait_for(lambda: len(decided(third)) == 5, what="third batch scored")
-        assert {r.model_version for r in decided(third).values()} == {v2}
-        assert writer.models.last_error and f"/{broken} refused" in writer.models.last_error
+        broken = register(MODEL_FEATURES[:3], seed=3)  # its trees lack the served features
+        third = decided_after_a_change("payments after the refused champion decided")
+        assert {r["model_version"] for r in third.values()} == {v2}
+        assert publisher.model_error and f"/{broken} refused: the model lacks served features" in publisher.model_error
 
-        old_rules = next(iter(decided(third).values())).rules_version
+        old_rules = next(iter(third.values()))["rules_version"]
         rules_file.write_text(
             rules_file.read_text() + '  - code: TEST_EVERYTHING\n    when: "amount_brl > 0"\n    action: REVIEW\n'
         )
-        fourth = send(5)
-        wait_for(lambda: len(decided(fourth)) == 5, what="fourth batch decided")
-        rows = decided(fourth).values()
-        assert all("TEST_EVERYTHING" in r.reasons and r.decision == "REVIEW" for r in rows)
-        new_rules = next(iter(rows)).rules_version
+        fourth = decided_after_a_change("payments after the new rule decided").values()
+        assert all("TEST_EVERYTHING" in r["reasons"] and r["decision"] == "REVIEW" for r in fourth)
+        new_rules = next(iter(fourth))["rules_version"]
         assert new_rules != old_rules
 
         rules_file.write_text(rules_file.read_text().replace('when: "amount_brl > 0"', 'when: "no_such_column > 1"'))
-        fifth = send(5)
-        wait_for(lambda: len(decided(fifth)) == 5, what="fifth batch decided")
-        assert {r.rules_version for r in decided(fifth).values()} == {new_rules}
-        assert writer.rules.last_error and "TEST_EVERYTHING" in writer.rules.last_error
+        fifth = decided_after_a_change("payments after the refused rule file decided")
+        assert {r["rules_version"] for r in fifth.values()} == {new_rules}
+        assert publisher.rules_error and "TEST_EVERYTHING: does not compile" in publisher.rules_error
 
-        # Compiles, and runs on a row of zeros, but the payments of the batch (R$ 150.75 each) divide
-        # by zero: that rule is disabled and the batch decided with the others, without a restart.
+        # Compiles, and runs on a row of zeros, but the payments (R$ 150.75 each) divide by zero: that
+        # rule is disabled where it runs and the payments are decided with the others, without a restart.
         rules_file.write_text(
             rules_file.read_text().replace(
                 'when: "no_such_column > 1"', 'when: "amount_brl / (amount_brl - 150.75) > 1"'
             )
         )
-        sixth = send(5)
-        wait_for(lambda: len(decided(sixth)) == 5, what="sixth batch decided")
-        rows = decided(sixth).values()
-        assert all(r.rules_version.endswith("-without-TEST_EVERYTHING") for r in rows)
-        assert all("TEST_EVERYTHING" not in r.reasons for r in rows)
-        assert "TEST_EVERYTHING" in writer.rules.last_error and "is disabled" in writer.rules.last_error
-        assert "DIVIDE_BY_ZERO" in writer.rules.last_error
+        sixth = decided_after_a_change("payments after the failing rule decided").values()
+        assert all(r["rules_version"].endswith("-without-TEST_EVERYTHING") for r in sixth)
+        assert all("TEST_EVERYTHING" not in r["reasons"] for r in sixth)
         assert query.isActive and query.runId == run_id  # never restarted
     finally:
         query.stop()
+        publisher.stop()

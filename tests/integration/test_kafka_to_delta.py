@@ -64,12 +64,14 @@ def test_the_smoke_check_lands_its_messages_and_leaves_the_payments_alone(isolat
     assert not Path(bundle.target.checkpoint_path("raw_ingest")).exists()
 
 
-def test_the_dict_mirror_appends_keys_and_marks_to_the_reference_tables_the_decisions_join(isolated, spark) -> None:  # noqa: ANN001
+def test_the_dict_mirror_appends_keys_and_marks_to_the_tables_a_new_hot_path_seeds_from(
+    isolated, spark, tmp_path
+) -> None:  # noqa: ANN001
     from datetime import datetime
 
     from pixguard.schema import KEY_REGISTRY_FIELDS, ddl_of
-    from pixguard.stream.job import start_dict_mirror_queries
-    from pixguard.stream.reference_tables import ReferenceTables
+    from pixguard.stream.archive import start_dict_mirror_queries
+    from pixguard.stream.seed import hot_path_seeds
 
     bundle, config = isolated
     registry = bundle.target.table_path(config.tables.key_registry)
@@ -97,8 +99,8 @@ def test_the_dict_mirror_appends_keys_and_marks_to_the_reference_tables_the_deci
         tuple(key.values()),
     ]
     assert keys[2].created_at == datetime(2026, 11, 26, 9, 30, 0, 250_000)
-    lookups = ReferenceTables(bundle, config.tables, refresh_s=60).lookups(spark)
-    assert {r._key for r in lookups.key_created_at.collect()} == {None, "52998224725", "+5511987654321"}
-    assert [(r._marked, r._marked_at) for r in lookups.first_marks.collect()] == [
+    seeds = hot_path_seeds(spark, bundle, config, str(tmp_path / "new_hot_path"))
+    assert {r.key for r in seeds.key_registry.collect()} == {None, "52998224725", "+5511987654321"}
+    assert [(r.marked_value, r.marked_at) for r in seeds.dict_marks.collect()] == [
         ("11144477735", datetime(2026, 11, 26, 10, 0))
     ]

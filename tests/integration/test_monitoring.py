@@ -11,19 +11,21 @@ beyond a stall threshold that is itself well above the batch durations seen duri
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from pixguard.config import AlertRule
+from pixguard.contract import load_transaction_checks
 from pixguard.monitoring.job_monitor import JobMonitor, alert_sinks
 from pixguard.producer import make_producer, publish
-from pixguard.stream.job import DECISIONS_QUERY, start_decision_query
+from pixguard.stream.archive import DECISIONS_ARCHIVE_QUERY, start_archive_queries
+from pixguard.stream.hot_path import HOT_PATH_QUERY
+from pixguard.stream.job import start_hot_path_query
+from pixguard.stream.validate import quarantine_reason_codes
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_hot_reload import wait_for
 from tests.unit.test_validate import good_message, valid_cpf
@@ -45,18 +47,26 @@ def stalled_rule(normal_batch_ms: float) -> AlertRule:
 
 
 class Brake:
-    """A batch observer that holds one micro-batch for `seconds` when asked: a slowed or stalled job."""
+    """A query of the job's session whose next batch is held for `seconds` when asked: a stalled query,
+    which the monitor must notice from the silence of its progress reports alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, spark, checkpoint: str) -> None:  # noqa: ANN001
         self.seconds = 0.0
-        self.holding = threading.Event()
+        self.query = (
+            spark.readStream.format("rate")
+            .option("rowsPerSecond", 1)
+            .load()
+            .writeStream.queryName("brake")
+            .option("checkpointLocation", checkpoint)
+            .foreachBatch(self._batch)
+            .trigger(processingTime="1 second")
+            .start()
+        )
 
-    def __call__(self, _decisions, _outcome) -> None:  # noqa: ANN001
+    def _batch(self, _df, _batch_id) -> None:  # noqa: ANN001
         seconds, self.seconds = self.seconds, 0.0
         if seconds:
-            self.holding.set()
             time.sleep(seconds)
-            self.holding.clear()
 
 
 def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> None:  # noqa: ANN001
@@ -77,8 +87,8 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
     config = config.model_copy(
         update={
             "monitoring": monitoring,
-            "trigger_interval_s": 0.5,
-            # no registry here: ask it once, not every few seconds, so batches stay short
+            "archive_trigger_interval_s": 1.0,  # the archive's batches carry the decided figures
+            # no registry here: ask it once, not every few seconds
             "scoring": config.scoring.model_copy(update={"model_check_interval_s": 3600}),
         }
     )
@@ -108,9 +118,8 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
         """One monitor per induced condition, each with its own rule: a held batch is both a slow and a
         stalled batch, and each scenario must only count the alert it induces."""
         settings = monitoring.model_copy(update={"alerts": [rule] if rule else []})
-        monitor = JobMonitor(settings, "test-job", alert_sinks(bundle, config)).start(spark, path)
-        monitor.observe(writer, DECISIONS_QUERY)
-        return monitor
+        monitor = JobMonitor(settings, "test-job", alert_sinks(bundle, config), quarantine_reasons=reasons)
+        return monitor.start(spark, path)
 
     def await_statuses(monitor: JobMonitor, expected: list[str], timeout_s: float = 120, feed: bool = False) -> None:
         """Wait until the monitor's events are `expected`. `feed` sends fresh records one small burst at a
@@ -127,20 +136,30 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
                 wait_for(lambda c=consumed: truth.signals.totals.consumed >= c + 3, 300, "fed records decided")
             time.sleep(2)
 
-    # Warm up the query first (the first batch pays for the connector, state store and Python workers);
-    # monitors attach to the running query, as they would after a restart of the monitor.
-    query, writer = start_decision_query(spark, bundle, config)
+    # Warm up the queries first (the first batches pay for the connector and the state stores);
+    # monitors attach to the running queries, as they would after a restart of the monitor.
+    reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
+    hot_path, publisher = start_hot_path_query(spark, bundle, config)
+    queries = [hot_path, *start_archive_queries(spark, bundle, config, reasons, available_now=False)]
+    decisions_path = bundle.target.table_path(config.tables.decisions)
     monitors: list[JobMonitor] = []
+    brake = Brake(spark, bundle.target.checkpoint_path("brake"))
+    queries.append(brake.query)
+
+    def archived() -> int:
+        try:
+            return spark.read.format("delta").load(decisions_path).count()
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+
     try:
         send_valid(5)
-        wait_for(lambda: len(writer.outcomes) >= 1, 300, what="warm-up batch")
-        warm_batches = {o.batch_id for o in writer.outcomes}
-        # its progress report is out: nothing of the warm-up reaches the monitor attached now
-        wait_for(lambda: (query.lastProgress or {}).get("batchId", -1) >= max(warm_batches), what="warm-up report")
+        wait_for(lambda: archived() >= 5, 300, what="warm-up decisions archived")
+        archive = queries[1]
+        warm = (archive.lastProgress or {}).get("batchId", -1)
+        wait_for(lambda: (archive.lastProgress or {}).get("batchId", -1) > warm, what="a report after the warm-up")
         truth = monitor_for(None, store_path)
         monitors.append(truth)
-        brake = Brake()
-        writer.observers.append(brake)
 
         # 1. a flood of malformed records, then good traffic again
         flood = monitor_for(FLOOD)
@@ -159,14 +178,11 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
         await_statuses(slow, ["firing", "resolved"], 240, feed=True)
         slow.stop()
 
-        # 3. a stalled batch: no progress report for longer than the rule allows
-        stall_alert = stalled_rule(
-            max(p["batchDuration"] for p in query.recentProgress if p["batchId"] > max(warm_batches))
-        )
+        # 3. a stalled query: no progress report for longer than the rule allows
+        stall_alert = stalled_rule(max(p["batchDuration"] for p in brake.query.recentProgress))
         stalled = monitor_for(stall_alert)
         monitors.append(stalled)
         brake.seconds = stall_alert.threshold + 15
-        send_valid(5)
         await_statuses(stalled, ["firing"], stall_alert.threshold + 120)
         await_statuses(stalled, ["firing", "resolved"], 180)
         stalled.stop()
@@ -175,9 +191,11 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
         wait_for(lambda: truth.signals.totals.consumed == expected_rows, 120, "every record observed")
         scraped = scrape_families(truth.port)
     finally:
-        query.stop()
-        for monitor in reversed(monitors):  # the truth monitor last, once the query's end is reported
-            monitor.stop(queries=[DECISIONS_QUERY] if monitor is monitors[0] else ())
+        for query in queries:
+            query.stop()
+        publisher.stop()
+        for monitor in reversed(monitors):  # the truth monitor last, once the queries' end is reported
+            monitor.stop(queries=[q.name for q in queries] if monitor is monitors[0] else ())
 
     # Each alert reached Kafka exactly twice: fired once, resolved once, as one episode.
     published = defaultdict(list)
@@ -191,37 +209,23 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
         published["stalled"][0]["severity"] == "critical" and published["stalled"][0]["value"] > stall_alert.threshold
     )
 
-    # The listener's and the batch hook's figures match the tables.
-    decisions = spark.read.format("delta").load(bundle.target.table_path("decisions"))
-    decisions = decisions.where(~F.col("batch_id").isin(list(warm_batches)))
+    # The archive's figures (observed with each of its batches) match the tables.
+    decisions = spark.read.format("delta").load(decisions_path)
     quarantine = spark.read.format("delta").load(bundle.target.table_path("quarantine"))
-    metrics = spark.read.format("delta").load(store_path).where(F.col("query") == DECISIONS_QUERY)
-    rows = sorted(metrics.where(~F.col("batch_id").isin(list(warm_batches))).collect(), key=lambda r: r.progress_at)
-    assert sum(r.input_rows for r in rows) == expected_rows  # listener: numInputRows of every progress report
-    assert sum(r.consumed or 0 for r in rows) == expected_rows  # batch hook: records of every batch
-    assert decisions.count() == sent["valid"] - 5 and quarantine.count() == sent["malformed"]
-    assert sum(r.quarantined or 0 for r in rows) == sent["malformed"]
-    assert rows and rows[-1].kafka_lag_records == 0  # everything read by the end
-
-    by_batch = defaultdict(list)
-    for r in decisions.select("batch_id", "decided_at", "event_time", "decision").collect():
-        by_batch[r.batch_id].append(r)
-    decided_batches = [r for r in rows if r.scored]
-    assert {r.batch_id for r in decided_batches} == set(by_batch)
-    for row in decided_batches:
-        batch = by_batch[row.batch_id]
-        latencies = [epoch_ms(d.decided_at) - epoch_ms(d.event_time) for d in batch]
-        assert row.scored == len(batch)
-        assert row.approve + row.review + row.block == len(batch)
-        assert row.block == sum(d.decision == "BLOCK" for d in batch)
-        # The monitoring runs to the batch's decisions on Kafka, one instant after decided_at (which is
-        # stamped when the batch starts deciding): every figure is the decided_at one plus that gap.
-        publish_gap = row.latency_max_ms - max(latencies)
-        assert publish_gap > 0
-        assert row.latency_p50_ms == pytest.approx(np.percentile(latencies, 50) + publish_gap)
-        assert row.latency_p99_ms == pytest.approx(np.percentile(latencies, 99) + publish_gap)
-    slowest = max(decided_batches, key=lambda r: r.latency_p99_ms)
+    metrics = spark.read.format("delta").load(store_path)
+    archived_rows = metrics.where(F.col("query") == DECISIONS_ARCHIVE_QUERY).collect()
+    assert sum(r.consumed or 0 for r in archived_rows) == expected_rows
+    assert sum(r.scored or 0 for r in archived_rows) == decisions.count() - 5 == sent["valid"] - 5
+    assert sum(r.quarantined or 0 for r in archived_rows) == quarantine.count() == sent["malformed"]
+    assert sum((r.approve or 0) + (r.review or 0) + (r.block or 0) for r in archived_rows) == sent["valid"] - 5
+    # Latency runs from the payment to its decision on Kafka (the broker's timestamp of its outcome).
+    latencies = [epoch_ms(r.published_at) - epoch_ms(r.event_time) for r in decisions.collect()]
+    assert all(lat >= 0 for lat in latencies)
+    assert max(r.latency_max_ms or 0 for r in archived_rows) <= max(latencies)
+    slowest = max((r for r in archived_rows if r.latency_p99_ms is not None), key=lambda r: r.latency_p99_ms)
     assert slowest.latency_p99_ms > SLOW.threshold  # the batch that fired the latency alert is in the table
+    hot_rows = sorted(metrics.where(F.col("query") == HOT_PATH_QUERY).collect(), key=lambda r: r.progress_at)
+    assert hot_rows and hot_rows[-1].kafka_lag_records == 0  # everything read by the end
 
     # The scrape said the same.
     assert scraped[("pixguard_consumed_records_total", ())] == expected_rows

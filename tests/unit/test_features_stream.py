@@ -36,7 +36,9 @@ def seeds_of(spark, history: list[dict]):  # noqa: ANN001, ANN201
 
     ddl = ", ".join(f"{n} {k}" for n, k in TRANSACTION_FIELDS.items())
     payments = spark.createDataFrame([parsed(m) for m in history], ddl).select(*PAST_PAYMENT_COLUMNS)
-    return Seeds(payments, empty_frame(spark, ddl_of(KEY_REGISTRY_FIELDS)), empty_frame(spark, ddl_of(DICT_MARK_FIELDS)))
+    return Seeds(
+        payments, empty_frame(spark, ddl_of(KEY_REGISTRY_FIELDS)), empty_frame(spark, ddl_of(DICT_MARK_FIELDS))
+    )
 
 
 def parsed(message: dict) -> tuple:
@@ -162,7 +164,9 @@ def test_a_payer_paying_thousands_of_times_a_day_still_has_every_repeat_flagged(
 
     def paid(seq: int) -> dict:
         at = (start + timedelta(seconds=seq)).isoformat() + "Z"
-        return good_message(end_to_end_id=e2e(seq), event_time=at, amount_brl=1500.0, payee_document=valid_cnpj(100 + seq))
+        return good_message(
+            end_to_end_id=e2e(seq), event_time=at, amount_brl=1500.0, payee_document=valid_cnpj(100 + seq)
+        )
 
     payroll = [paid(seq) for seq in range(6000)]
     rows = run_batches(tmp_path, [payroll, [paid(0), paid(5999), paid(6000)]])
@@ -223,7 +227,9 @@ def test_a_new_query_serves_the_decided_history_as_the_past_of_its_first_payment
     assert rows[e2e(1)][0]["is_duplicate"] is True  # decided already
 
 
-def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_history(
+    run_batches, tmp_path: Path
+) -> None:  # noqa: ANN001
     history = [payment(1, 1, 100.0), payment(2, 2, 100.0)]
     run_batches(tmp_path, [[payment(3, 3, 100.0)]], history=history)
     resumed = run_batches(tmp_path, [[payment(4, 4, 100.0)]], history=history)  # e.g. after a restart
@@ -232,7 +238,9 @@ def test_a_query_resuming_from_its_checkpoint_keeps_its_state_and_ignores_the_hi
     assert fourth["payee_inbound_count_10m"] == 3
 
 
-def test_payments_at_the_same_millisecond_are_each_others_past_in_end_to_end_id_order(run_batches, tmp_path: Path) -> None:  # noqa: ANN001
+def test_payments_at_the_same_millisecond_are_each_others_past_in_end_to_end_id_order(
+    run_batches, tmp_path: Path
+) -> None:  # noqa: ANN001
     # A burst sent with one timestamp (a second-precision clock, an API batch): ties are ordered by
     # end_to_end_id, and every feature agrees on which of them came first.
     burst = [payment(seq, 5, 100.0) for seq in (3, 1, 2)]

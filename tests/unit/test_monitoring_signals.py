@@ -193,7 +193,13 @@ def test_the_archived_batch_figures_come_with_the_archive_progress_report_in_one
     clock = [0.0]
     monitor, _ = monitor_with([], clock)
     monitor._quarantine_reasons = ["malformed_json"]
-    figures = {"scored": 10, "quarantined_all": 2, "reason_malformed_json": 2, "decision_APPROVE": 10, "rules_version": "r1"}
+    figures = {
+        "scored": 10,
+        "quarantined_all": 2,
+        "reason_malformed_json": 2,
+        "decision_APPROVE": 10,
+        "rules_version": "r1",
+    }
     monitor.on_progress(progress_metrics(archived(4, figures)))
     monitor.on_progress(progress_metrics(progress_report(9, {"t": {"0": 1}}, {"t": {"0": 1}}, name="raw_ingest")))
     rows = monitor.take_rows()

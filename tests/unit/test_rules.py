@@ -21,8 +21,8 @@ def schema(spark):  # noqa: ANN001, ANN201
     return spark.createDataFrame([], SCHEMA).schema
 
 
-def test_a_row_wise_boolean_rule_compiles(schema) -> None:  # noqa: ANN001
-    rules = compile_rules(rules_text("amount_brl > 1000 AND payer_tx_count_10m >= 5"), "rules.yaml", schema)
+def test_a_row_wise_boolean_rule_compiles(spark, schema) -> None:  # noqa: ANN001
+    rules = compile_rules(spark, rules_text("amount_brl > 1000 AND payer_tx_count_10m >= 5"), "rules.yaml", schema)
     assert [r.code for r in rules.rules] == ["TEST_RULE"] and rules.version.startswith("1+")
 
 
@@ -40,22 +40,23 @@ def test_a_row_wise_boolean_rule_compiles(schema) -> None:  # noqa: ANN001
         ),
     ],
 )
-def test_a_rule_that_cannot_run_is_refused_naming_it(schema, when: str, message: str) -> None:  # noqa: ANN001
+def test_a_rule_that_cannot_run_is_refused_naming_it(spark, schema, when: str, message: str) -> None:  # noqa: ANN001
     with pytest.raises(RuleError, match=f"rules.yaml: {message}"):
-        compile_rules(rules_text(when), "rules.yaml", schema)
+        compile_rules(spark, rules_text(when), "rules.yaml", schema)
 
 
 def test_a_file_refused_at_start_gives_way_to_the_rules_the_query_last_decided_with(
+    spark,  # noqa: ANN001
     schema,  # noqa: ANN001
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(rules_text("amount_brl > 1000", version="1"))
-    last_used = RuleWatcher(path, schema, check_interval_s=0).current
+    last_used = RuleWatcher(spark, path, schema, check_interval_s=0).current
     path.write_text(rules_text("no_such_column > 1", version="2"))
     with pytest.raises(RuleError, match="does not compile"):
-        RuleWatcher(path, schema, check_interval_s=0)  # nothing to fall back to: the job cannot start
-    watcher = RuleWatcher(path, schema, check_interval_s=0, fallback=last_used)
+        RuleWatcher(spark, path, schema, check_interval_s=0)  # nothing to fall back to: the job cannot start
+    watcher = RuleWatcher(spark, path, schema, check_interval_s=0, fallback=last_used)
     assert watcher.current == last_used
     assert watcher.last_error and "TEST_RULE: does not compile" in watcher.last_error
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -148,7 +148,12 @@ def test_the_hot_path_input_has_one_row_per_record_with_its_kind_bytes_and_coord
     topics = HotPathTopics("pix.transactions", "pix.dict-keys", "pix.dict-marks", "d", "a", "q", "l")
     bounds = EventTimeBounds(86_400, 300)
     rows = hot_path_input(kafka_rows(spark, values), topics, checks, bounds).orderBy("offset").collect()
-    assert [(r.offset, r.kind) for r in rows] == [(0, "payment"), (1, "quarantined"), (2, "quarantined"), (3, "payment")]
+    assert [(r.offset, r.kind) for r in rows] == [
+        (0, "payment"),
+        (1, "quarantined"),
+        (2, "quarantined"),
+        (3, "payment"),
+    ]
     assert [list(r.quarantine_reasons) for r in rows[1:3]] == [["malformed_json"], ["amount_out_of_range"]]
     assert bytes(rows[1].value) == b"{broken" and rows[1].end_to_end_id is None
     assert rows[2].end_to_end_id == good_message()["end_to_end_id"] and rows[2].payment is None

@@ -118,6 +118,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Exit 0 when every consumed record has exactly one outcome in the archive, 1 when not."""
+    from pixguard.spark import build_spark_session
+    from pixguard.stream.reconcile import reconcile
+
+    bundle = bundle_from(args)
+    config = load_streaming_config(bundle.project_root)
+    spark = build_spark_session(bundle, "streaming", app_name=f"{bundle.name}-reconcile")
+    try:
+        result = reconcile(spark, bundle, config)
+    finally:
+        spark.stop()
+    print(result.text())
+    return 0 if result.ok else 1
+
+
 def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
+    add(
+        "reconcile",
+        cmd_reconcile,
+        "check from the archive that every consumed payment record was decided or quarantined, once (exit 1 if not)",
+    )
     p_report = add("report", cmd_report, "HTML report with plots from stream_metrics and decisions")
     p_report.add_argument("--out", default="pixguard-report.html", help="output file (default: %(default)s)")

@@ -10,7 +10,8 @@ outcomes again. Every outcome names its source record (topic, partition, offset)
 it on the decision log, so all outcomes of one record share a partition in the order published; the
 archive keeps the first of them (pixguard.archive.FirstOutcome in the JVM) and counts the others as
 repeats. So `decisions` holds one row per decided payment, the one consumers saw first, and every
-consumed record has exactly one outcome in `decisions` or `quarantine` (pixguard.stream.reconcile)."""
+consumed record has exactly one outcome in `decisions` or `quarantine` (checked by
+pixguard.stream.reconcile, `pixguard reconcile`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 features exactly as the stream serves them before the first model is trained.
 
 The history is read from Delta `transactions_truth`, shaped as the Kafka records the hot path reads,
-decided with the rules and champion in force (published to a serving folder of its own) and written
+decided with the rules and champion in force (published to a serving folder of its own) against the
+DICT entries of key_registry and dict_marks, and written
 to `decisions` and `quarantine` as the archive writes the decision log. One batch: the operators
 order each key's rows by event time, so every payment gets the history strictly before it. A
 backfill replaces the previous one: the rows it wrote (same source topic) are removed first."""
@@ -24,6 +25,7 @@ from pixguard.stream.hot_path import (
     hot_path_settings,
     rule_schema,
 )
+from pixguard.stream.seed import dict_seeds
 from pixguard.stream.serving import ServingPublisher, compile_model_inputs
 from pixguard.stream.validate import EventTimeBounds
 
@@ -68,7 +70,8 @@ def backfill_decisions(
     settings = hot_path_settings(bundle, config, serving, fixed_decided_at_ms=int(decided_at.timestamp() * 1000))
     checks = load_transaction_checks(bundle.project_root)
     inputs = compile_model_inputs(spark, rule_schema(spark).json())
-    records = decided(kafka_shaped, history_topics, checks, bounds, settings, inputs)
+    seeds = dict_seeds(spark, bundle, config)
+    records = decided(kafka_shaped, history_topics, checks, bounds, settings, inputs, seeds)
 
     log = records.where(F.col("topic") == topics.decision_log)
     outcomes = (

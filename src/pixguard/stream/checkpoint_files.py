@@ -1,5 +1,5 @@
-"""Files read and written inside a query's checkpoint: pixguard's own (the history pin, the batch
-plans) and Spark's metadata. All go through Hadoop's FileSystem, as Spark's own checkpoint files do,
+"""Files read and written inside a query's checkpoint: pixguard's own (the hot path's seed copy)
+and Spark's metadata. All go through Hadoop's FileSystem, as Spark's own checkpoint files do,
 so they live wherever the checkpoint does: a local folder, HDFS or object storage."""
 
 from __future__ import annotations

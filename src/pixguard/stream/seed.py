@@ -92,16 +92,25 @@ def _copy_the_past(spark: SparkSession, bundle: Bundle, config: StreamingConfig,
         if decisions is None
         else decisions.where(F.col("event_time") >= reach).select(*PAST_PAYMENT_COLUMNS)
     )
-    registry = read_if_exists(spark, bundle.target.table_path(tables.key_registry))
-    marks = read_if_exists(spark, bundle.target.table_path(tables.dict_marks))
-    parts = {
-        "payments": payments,
-        "key_registry": _empty(spark, KEY_REGISTRY_FIELDS)
-        if registry is None
-        else registry.select(*KEY_REGISTRY_FIELDS),
-        "dict_marks": _empty(spark, DICT_MARK_FIELDS) if marks is None else marks.select(*DICT_MARK_FIELDS),
-    }
+    registry, marks = _dict_tables(spark, bundle, config)
+    parts = {"payments": payments, "key_registry": registry, "dict_marks": marks}
     for name, frame in parts.items():
         frame.write.mode("overwrite").parquet(f"{folder}/{name}")
     checkpoint_files.write_text(spark, f"{folder}/{COMPLETE}", "")
     log.info("the new hot path starts from the archive's past, copied to %s", folder)
+
+
+def _dict_tables(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> tuple[DataFrame, DataFrame]:
+    registry = read_if_exists(spark, bundle.target.table_path(config.tables.key_registry))
+    marks = read_if_exists(spark, bundle.target.table_path(config.tables.dict_marks))
+    return (
+        _empty(spark, KEY_REGISTRY_FIELDS) if registry is None else registry.select(*KEY_REGISTRY_FIELDS),
+        _empty(spark, DICT_MARK_FIELDS) if marks is None else marks.select(*DICT_MARK_FIELDS),
+    )
+
+
+def dict_seeds(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> Seeds:
+    """The DICT entries the archive holds and no past payments: what a backfill decides its history
+    with (the history brings its own payments; each entry's time keeps the lookups point in time)."""
+    registry, marks = _dict_tables(spark, bundle, config)
+    return Seeds(_empty(spark, TRANSACTION_FIELDS, PAST_PAYMENT_COLUMNS), registry, marks)

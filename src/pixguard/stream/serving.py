@@ -182,7 +182,7 @@ class ServingPublisher:
         if published is not None:
             program = bytes(self._serving.publishedRules(serving_dir))
             fallback = RuleSet(published["rules_version"], (), program)
-        self.rules = RuleWatcher(path, rule_schema(spark), config.rules.check_interval_s, fallback=fallback)
+        self.rules = RuleWatcher(spark, path, rule_schema(spark), config.rules.check_interval_s, fallback=fallback)
         # Both watchers are asked twice per interval: with the executors' own re-read, a change is in
         # force within about one interval.
         self.interval_s = max(0.2, min(config.scoring.model_check_interval_s, config.rules.check_interval_s) / 2)

@@ -115,9 +115,7 @@ def with_quarantine_reasons(
     ]
     # array_except drops the nulls (the checks that passed) and repeats, keeping the order; unlike a
     # filter with a lambda it is compiled to Java, which matters for every record of the stream.
-    field_reasons = F.array_except(
-        F.array(*wrong_types, *contract, *timing), F.array(F.lit(None).cast("string"))
-    )
+    field_reasons = F.array_except(F.array(*wrong_types, *contract, *timing), F.array(F.lit(None).cast("string")))
     reasons = (
         F.when(F.col("value").isNull() | (F.length("value") == 0), F.array(F.lit("empty_message")))
         .when(F.col(CORRUPT_RECORD).isNotNull(), F.array(F.lit("malformed_json")))

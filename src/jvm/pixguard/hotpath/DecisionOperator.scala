@@ -106,7 +106,8 @@ class DecisionOperator(record: DecisionRecord, settings: HotPathSettings, engine
   private def enrichment(p: Parts, tsMs: Long, payeeFeatures: Seq[Any]): InternalRow = {
     val values = new Array[Any](enrichmentWidth)
     val key = p.payload.keyFacts
-    values(0) = key.createdAtMs.map(c => HotPath.roundHalfUp((tsMs - c) / 86400000.0, 3)).map(Double.box).orNull
+    // A key created after the payment (a backfill's registry holds the keys of later days) had no age then.
+    values(0) = key.createdAtMs.filter(_ <= tsMs).map(c => HotPath.roundHalfUp((tsMs - c) / 86400000.0, 3)).map(Double.box).orNull
     def markedBefore(f: DictFacts) = f.markedAtMs.exists(_ <= tsMs)
     val facts = p.facts.map(f => f.role -> f.facts).toMap + (Role.PayeeKey -> key)
     values(1) = Role.Payee.exists(r => facts.get(r).exists(markedBefore))

@@ -95,22 +95,36 @@ object HotPath {
 
     val byPayer = envelopes.groupByKey(Envelope.key _)(Encoders.STRING)
     val payer = new PayerOperator(input.layout, settings.stateTtlMs)
+    // In a stream, each operator's output carries the event time on as the next one's watermark
+    // column, and histories expire by event-time timers; a batch (the backfill) has no watermark and
+    // no timers: it sees every payment once, and ends.
+    val streaming = records.isStreaming
+    val batchTime = TimeMode.None()
     val afterPayer = withSeed(byPayer, payerSeed) { (g, seed, seedEncoder) =>
-      g.transformWithState(payer, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
-    } { g => g.transformWithState(payer, Envelope.EventTime, OutputMode.Append())(Envelope.encoder) }
+      if (streaming) g.transformWithState(payer, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
+      else g.transformWithState(payer, batchTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
+    } { g =>
+      if (streaming) g.transformWithState(payer, Envelope.EventTime, OutputMode.Append())(Envelope.encoder)
+      else g.transformWithState(payer, batchTime, OutputMode.Append())(Envelope.encoder)
+    }
 
     val byValue = afterPayer.groupByKey(Envelope.key _)(Encoders.STRING)
     val dict = new DictOperator
     val afterDict = withSeed(byValue, dictSeed) { (g, seed, seedEncoder) =>
-      g.transformWithState(dict, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
-    } { g => g.transformWithState(dict, Envelope.EventTime, OutputMode.Append())(Envelope.encoder) }
+      if (streaming) g.transformWithState(dict, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
+      else g.transformWithState(dict, batchTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
+    } { g =>
+      if (streaming) g.transformWithState(dict, Envelope.EventTime, OutputMode.Append())(Envelope.encoder)
+      else g.transformWithState(dict, batchTime, OutputMode.Append())(Envelope.encoder)
+    }
 
     val byPayee = afterDict.groupByKey(Envelope.key _)(Encoders.STRING)
     val decide = new DecisionOperator(record, settings, engine)
     val output = Envelope.rowEncoder(DecisionRecord.Output)
+    val decideTime = if (streaming) TimeMode.EventTime() else batchTime
     val decided = withSeed(byPayee, payeeSeed) { (g, seed, seedEncoder) =>
-      g.transformWithState(decide, TimeMode.EventTime(), OutputMode.Append(), seed)(output, seedEncoder)
-    } { g => g.transformWithState(decide, TimeMode.EventTime(), OutputMode.Append())(output) }
+      g.transformWithState(decide, decideTime, OutputMode.Append(), seed)(output, seedEncoder)
+    } { g => g.transformWithState(decide, decideTime, OutputMode.Append())(output) }
     decided.toDF()
   }
 

@@ -28,15 +28,19 @@ abstract class ExpiringHistory(stateName: String, stateTtlMs: Long)
     extends StatefulProcessorWithInitialState[String, Row, Row, Row] {
 
   @transient protected var history: ValueState[Array[Byte]] = _
+  // A batch run (the backfill) has no event time to expire by, and no timers: it ends.
+  @transient private var expires: Boolean = _
 
-  override def init(outputMode: OutputMode, timeMode: TimeMode): Unit =
+  override def init(outputMode: OutputMode, timeMode: TimeMode): Unit = {
     history = getHandle.getValueState[Array[Byte]](stateName, Encoders.BINARY, TTLConfig.NONE)
+    expires = timeMode == TimeMode.EventTime()
+  }
 
   protected def latestMs(stored: Array[Byte]): Option[Long]
 
   protected def save(state: Array[Byte], latest: Option[Long], newKey: Boolean): Unit = {
     history.update(state)
-    if (newKey) latest.foreach(ms => getHandle.registerTimer(ms + stateTtlMs))
+    if (newKey && expires) latest.foreach(ms => getHandle.registerTimer(ms + stateTtlMs))
   }
 
   override def handleExpiredTimer(key: String, timerValues: TimerValues, expired: ExpiredTimerInfo): Iterator[Row] = {
