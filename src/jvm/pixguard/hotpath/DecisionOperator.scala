@@ -34,10 +34,11 @@ class DecisionOperator(record: DecisionRecord, settings: HotPathSettings, engine
 
   override protected def latestMs(stored: Array[Byte]): Option[Long] = PayeeHistory.decode(stored).latestMs
 
-  override def handleInitialState(key: String, past: Row, timerValues: TimerValues): Unit = {
+  override def handleInitialState(key: String, past: Array[Byte], timerValues: TimerValues): Unit = {
     val stored = Option(history.get())
     val h = stored.fold(new PayeeHistory)(PayeeHistory.decode)
-    past.getSeq[Row](past.fieldIndex("events")).foreach(e => h.record(e.getLong(0), e.getDouble(2), e.getString(3)))
+    val events = SeedEvents.decode(past)
+    for (i <- 0 until events.length) h.record(events.ts(i), events.amounts(i), events.first(i))
     h.latestMs.foreach(h.prune)
     if (!h.isEmpty) save(h.encode, h.latestMs, newKey = stored.isEmpty)
   }

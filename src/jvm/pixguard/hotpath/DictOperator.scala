@@ -17,18 +17,16 @@ import org.apache.spark.sql.streaming.{OutputMode, StatefulProcessorWithInitialS
   *
   * Initial state (`HotPath.dictEntries`): key_registry and dict_marks as the archive holds them, for a
   * new query. Entries are never forgotten: the registry is the whole of DICT. */
-class DictOperator extends StatefulProcessorWithInitialState[String, Row, Row, Row] {
+class DictOperator extends StatefulProcessorWithInitialState[String, Row, Row, Array[Byte]] {
 
   @transient private var entry: ValueState[Array[Byte]] = _
 
   override def init(outputMode: OutputMode, timeMode: TimeMode): Unit =
     entry = getHandle.getValueState[Array[Byte]]("dict_entry", Encoders.BINARY, TTLConfig.NONE)
 
-  override def handleInitialState(key: String, initial: Row, timerValues: TimerValues): Unit = {
-    val created = if (initial.isNullAt(1)) None else Some(initial.getLong(1))
-    val marked = if (initial.isNullAt(2)) None else Some(initial.getLong(2))
+  override def handleInitialState(key: String, initial: Array[Byte], timerValues: TimerValues): Unit = {
     val stored = Option(entry.get()).map(DictFacts.decode).getOrElse(DictFacts.None)
-    entry.update(stored.merge(DictFacts(created, marked)).encode)
+    entry.update(stored.merge(DictFacts.decode(initial)).encode)
   }
 
   override def handleInputRows(key: String, rows: Iterator[Row], timerValues: TimerValues): Iterator[Row] = {

@@ -100,7 +100,7 @@ object HotPath {
     // no timers: it sees every payment once, and ends.
     val streaming = records.isStreaming
     val batchTime = TimeMode.None()
-    val afterPayer = withSeed(byPayer, payerSeed) { (g, seed, seedEncoder) =>
+    val afterPayer = withSeed(byPayer, payerSeed, seedEvents) { (g, seed, seedEncoder) =>
       if (streaming) g.transformWithState(payer, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
       else g.transformWithState(payer, batchTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
     } { g =>
@@ -110,7 +110,7 @@ object HotPath {
 
     val byValue = afterPayer.groupByKey(Envelope.key _)(Encoders.STRING)
     val dict = new DictOperator
-    val afterDict = withSeed(byValue, dictSeed) { (g, seed, seedEncoder) =>
+    val afterDict = withSeed(byValue, dictSeed, seedDictFacts) { (g, seed, seedEncoder) =>
       if (streaming) g.transformWithState(dict, Envelope.EventTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
       else g.transformWithState(dict, batchTime, OutputMode.Append(), seed)(Envelope.encoder, seedEncoder)
     } { g =>
@@ -122,7 +122,7 @@ object HotPath {
     val decide = new DecisionOperator(record, settings, engine)
     val output = Envelope.rowEncoder(DecisionRecord.Output)
     val decideTime = if (streaming) TimeMode.EventTime() else batchTime
-    val decided = withSeed(byPayee, payeeSeed) { (g, seed, seedEncoder) =>
+    val decided = withSeed(byPayee, payeeSeed, seedEvents) { (g, seed, seedEncoder) =>
       g.transformWithState(decide, decideTime, OutputMode.Append(), seed)(output, seedEncoder)
     } { g => g.transformWithState(decide, decideTime, OutputMode.Append())(output) }
     decided.toDF()
@@ -132,16 +132,25 @@ object HotPath {
     * with the session's stream manager: a session that has run no stream yet has none. */
   def ensureStateStoreCoordinator(df: DataFrame): Unit = df.sparkSession.streams.active
 
-  /** With a seed (rows keyed by their first column), the operator starts from it as initial state. */
-  private def withSeed(grouped: KeyValueGroupedDataset[String, Row], seed: DataFrame)(
-      seeded: (KeyValueGroupedDataset[String, Row], KeyValueGroupedDataset[String, Row], Encoder[Row]) => Dataset[Row])(
+  /** With a seed (rows keyed by their first column, each made bytes by `toBytes`), the operator starts
+    * from it as initial state. */
+  private def withSeed(grouped: KeyValueGroupedDataset[String, Row], seed: DataFrame, toBytes: Row => Array[Byte])(
+      seeded: (KeyValueGroupedDataset[String, Row], KeyValueGroupedDataset[String, Array[Byte]], Encoder[Array[Byte]]) => Dataset[Row])(
       unseeded: KeyValueGroupedDataset[String, Row] => Dataset[Row]): Dataset[Row] =
     Option(seed) match {
       case Some(s) =>
-        val encoder = Envelope.rowEncoder(s.schema)
-        seeded(grouped, s.as[Row](encoder).groupByKey((r: Row) => r.getString(0))(Encoders.STRING), encoder)
+        val keyed = s.as[Row](Envelope.rowEncoder(s.schema))
+          .map((r: Row) => (r.getString(0), toBytes(r)))(Encoders.tuple(Encoders.STRING, Encoders.BINARY))
+          .groupByKey(_._1)(Encoders.STRING)
+          .mapValues(_._2)(Encoders.BINARY)
+        seeded(grouped, keyed, Encoders.BINARY)
       case None => unseeded(grouped)
     }
+
+  private def seedEvents(r: Row): Array[Byte] = SeedEvents.of(r.getSeq[Row](1)).encode
+
+  private def seedDictFacts(r: Row): Array[Byte] =
+    DictFacts(if (r.isNullAt(1)) None else Some(r.getLong(1)), if (r.isNullAt(2)) None else Some(r.getLong(2))).encode
 
   /** Decided payments (the archive's `decisions` rows) -> one row per payer (or payee): its past
     * payments sorted by event time then end_to_end_id, amounts as doubles, the operators' initial state. */

@@ -25,7 +25,7 @@ import pixguard.features.{PayerHistory, Windows}
   * that was active since gets a new timer `stateTtlMs` after its latest payment, and only a key quiet
   * for `stateTtlMs` is cleared. */
 abstract class ExpiringHistory(stateName: String, stateTtlMs: Long)
-    extends StatefulProcessorWithInitialState[String, Row, Row, Row] {
+    extends StatefulProcessorWithInitialState[String, Row, Row, Array[Byte]] {
 
   @transient protected var history: ValueState[Array[Byte]] = _
   // A batch run (the backfill) has no event time to expire by, and no timers: it ends.
@@ -95,14 +95,14 @@ class PayerOperator(layout: PaymentLayout, stateTtlMs: Long) extends ExpiringHis
       h.seenSince = kept.map(_._2).minOption
     }
 
-  override def handleInitialState(key: String, past: Row, timerValues: TimerValues): Unit = {
+  override def handleInitialState(key: String, past: Array[Byte], timerValues: TimerValues): Unit = {
     val stored = Option(history.get())
     val h = stored.fold(new PayerHistory)(PayerHistory.decode)
-    val events = past.getSeq[Row](past.fieldIndex("events"))
-    val horizonStart = events.lastOption.map(_.getLong(0) - Windows.DuplicateHorizonMs)
-    events.foreach { e =>
-      h.record(e.getLong(0), e.getDouble(2), e.getString(3), e.getString(4))
-      if (horizonStart.exists(e.getLong(0) >= _)) markSeen(h, e.getString(1), e.getLong(0))
+    val events = SeedEvents.decode(past)
+    val horizonStart = events.ts.lastOption.map(_ - Windows.DuplicateHorizonMs)
+    for (i <- 0 until events.length) {
+      h.record(events.ts(i), events.amounts(i), events.first(i), events.second(i))
+      if (horizonStart.exists(events.ts(i) >= _)) markSeen(h, events.ids(i), events.ts(i))
     }
     h.latestMs.foreach { latest =>
       h.prune(latest)
