@@ -107,7 +107,14 @@ def test_a_file_that_breaks_the_contract_is_refused_and_nothing_is_sent(isolated
 
 def test_history_lands_in_delta_and_runs_through_the_decision_pipeline(isolated, spark) -> None:  # noqa: ANN001
     bundle, config = isolated
-    small = SMALL.model_copy(update={"history": HistorySettings(transactions_per_day=3_000)})
+    # Reports within hours, not the default days: with a 72 h median over a two-day history, how many
+    # frauds were reported by `end` depended on the hour the test ran at (none at all at 06:10 UTC).
+    small = SMALL.model_copy(
+        update={
+            "history": HistorySettings(transactions_per_day=3_000),
+            "labels": LabelSettings(delay_median_hours=6, min_delay_hours=0),
+        }
+    )
     end = pd.Timestamp.now(tz="UTC").floor("min")
     run = run_history(bundle, config, small, days=2, seed=21, end=end)
 
