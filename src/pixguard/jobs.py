@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from pixguard.config import StreamingConfig, load_bundle, load_streaming_config
+from pixguard.log_setup import configure_logging
 from pixguard.spark import build_spark_session
 
 log = logging.getLogger("pixguard.jobs")
@@ -37,7 +38,7 @@ def run_smoke_ingest_job(argv: list[str] | None = None) -> int:
     query = start_smoke_ingest(spark, bundle, config, available_now=args.available_now)
     query.awaitTermination()
     progress = query.lastProgress or {}
-    log.warning("smoke ingest finished: %s rows in the last batch", progress.get("numInputRows", 0))
+    log.info("smoke ingest finished: %s rows in the last batch", progress.get("numInputRows", 0))
     return 0
 
 
@@ -45,7 +46,7 @@ def run_streaming_job_entry(argv: list[str] | None = None) -> int:
     from pixguard.stream.job import run_streaming_job
 
     args = _job_args("Score Pix transactions from Kafka continuously", argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     bundle = load_bundle(target=args.target)
     config = _config(args, bundle)
     spark = build_spark_session(bundle, "streaming")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixguard.contract import TRANSACTION_CONTRACT
+from pixguard.log_setup import configure_logging
 from pixguard.quality import validate_dataframe
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def run_step(spark: SparkSession, bundle: Bundle, config: StreamingConfig, step:
             raise ValueError(f"unknown maintenance step {step!r} (have {STEPS})")
         entry["after"] = asdict(table_detail(spark, path)) if step != "validate" else entry["before"]
         results[table] = entry
-        log.warning("%s %s: %s", step, table, json.dumps(entry, default=str))
+        log.info("%s %s: %s", step, table, json.dumps(entry, default=str))
     folder = report_dir(bundle, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{step}.json").write_text(json.dumps(results, indent=2, default=str))
@@ -195,7 +196,7 @@ def maintenance_entry(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", choices=[*STEPS, "all"], default="all")
     parser.add_argument("--run-id", default="manual", help="names the report folder (Airflow passes its run id)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     bundle = load_bundle(target=args.target)
     config = load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
     spark = build_spark_session(bundle, "compaction")

@@ -95,7 +95,7 @@ def train(
         # the rows the gate passed, not what the stream appended since
         data_versions=(int(gate["decisions_delta_version"]), int(gate["fraud_labels_delta_version"])),
     )
-    log.warning("trained %s", result.summary())
+    log.info("trained %s", result.summary())
     return {
         "version": result.version,
         "run_id": result.run_id,

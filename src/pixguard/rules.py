@@ -151,5 +151,5 @@ class RuleWatcher:
         changed = candidate.version != self.current.version
         self.current = candidate
         if changed:
-            log.warning("rules reloaded: version %s", candidate.version)
+            log.info("rules reloaded: version %s", candidate.version)
         return changed

@@ -295,9 +295,9 @@ class Supervisor:
         deadline = None if run_for_s is None else self.clock() + run_for_s
         if (pid := self.job.pid()) is not None:
             report.adopted = True
-            log.warning("adopting the running streaming job (pid %s) instead of starting another", pid)
+            log.info("adopting the running streaming job (pid %s) instead of starting another", pid)
         else:
-            log.warning("starting the streaming job (pid %s)", self.job.start())
+            log.info("starting the streaming job (pid %s)", self.job.start())
             report.started += 1
         started_at, failures, alerting = self.clock(), 0, self.alert_open_at_start
         while True:

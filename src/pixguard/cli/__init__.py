@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from pixguard.cli import model, monitor, simulate, stack
 from pixguard.cli.common import Command
 from pixguard.config import ConfigError
+from pixguard.log_setup import configure_logging
 from pixguard.stack.processes import ServiceError
 
 COMMAND_FAMILIES = [stack, simulate, monitor, model]
 
+EXIT_CODES = """exit codes:
+  0  done (status: every service ready; reconcile: every record decided or quarantined once)
+  1  a failure: a service did not start, the registry refused, a promotion or rollback was not made,
+     a smoke check or reconciliation found a difference
+  2  a usage or configuration error: an unknown option or part, a bad bundle.yaml or conf/ value
+     (the message names the file and the key), a replay file refused (the row and the column)
+  3  status: some service is not ready; model train: the training set failed its quality gate or has
+     too few matured labels (nothing registered)"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixguard", description="Real-time Pix fraud detection")
+    parser = argparse.ArgumentParser(
+        prog="pixguard",
+        description="Real-time Pix fraud detection",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('pixguard')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(
@@ -34,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return args.handler(args)
     except ConfigError as exc:

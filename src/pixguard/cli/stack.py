@@ -43,11 +43,15 @@ def cmd_bundle_connection(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from pixguard.stack.local import up
+    from pixguard.stack.local import UnknownService, up
 
     bundle = _bundle(args)
-    only = args.only.split(",") if args.only else None
-    statuses = up(bundle, load_streaming_config(bundle.project_root), only)
+    only = [part.strip() for part in args.only.split(",")] if args.only is not None else None
+    try:
+        statuses = up(bundle, load_streaming_config(bundle.project_root), only)
+    except UnknownService as exc:
+        print(f"pixguard up: {exc}", file=sys.stderr)
+        return 2
     _print_status(statuses)
     if bundle.target.airflow.embedded and (only is None or "airflow" in only):
         airflow = bundle.target.airflow

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pixguard.features.model_input import MODEL_FEATURES
+from pixguard.log_setup import configure_logging
 from pixguard.model import registry
 from pixguard.model.fraud_model import FraudModel
 from pixguard.model.gate import TrainingSetRejected, check_training_set, describe
@@ -136,11 +137,11 @@ def run_retrain(
             )
             began = time.monotonic()
             _gate(used, bundle.project_root / TRAINING_SUITE, folder / "training_set_quality.json")
-            log.warning("training set passed its quality gate in %.1f s", time.monotonic() - began)
+            log.info("training set passed its quality gate in %.1f s", time.monotonic() - began)
             data = used.select(*MODEL_FEATURES, LABEL, RULES_BASELINE, SPLIT).toPandas()
             train, test = data[data[SPLIT] == TRAIN], data[data[SPLIT] == TEST]
             _enough_labels(train, test, settings)
-            log.warning("training set: %d train / %d test rows read", len(train), len(test))
+            log.info("training set: %d train / %d test rows read", len(train), len(test))
             booster = train_booster(train, train[LABEL], settings.lightgbm)
             mlflow.log_params(
                 {"scale_pos_weight": lightgbm_params(train[LABEL].to_numpy(), settings.lightgbm)["scale_pos_weight"]}
@@ -249,7 +250,7 @@ def retrain_entry(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="streaming config file (default: conf/streaming_config.yaml)")
     parser.add_argument("--no-promote", action="store_true", help="register the challenger only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     bundle = load_bundle(target=args.target)
     config = load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
     settings = load_training_settings(bundle.project_root)

@@ -215,7 +215,7 @@ class JobMonitor:
         host, port = self.settings.metrics_host, self.settings.metrics_port
         try:
             self.endpoint = MetricsEndpoint(self.view, host, port)
-            log.warning("metrics of job %s on http://%s:%s/metrics", self.job, host, self.port)
+            log.info("metrics of job %s on http://%s:%s/metrics", self.job, host, self.port)
         except OSError as exc:  # a taken port costs the endpoint, never the scoring; alerts still run
             log.error("no metrics endpoint for job %s: cannot listen on %s:%s (%s)", self.job, host, port, exc)
         self._every(self.settings.evaluation_interval_s, self.evaluate, "pixguard-alerts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,6 +13,19 @@ from pixguard.stack.airflow_server import AirflowServer
 from pixguard.stack.kafka import KafkaBroker
 from pixguard.stack.mlflow_server import MlflowServer
 from pixguard.stack.processes import ManagedProcess
+
+log = logging.getLogger("pixguard.stack")
+
+# What a first start waits for, said before it waits.
+FIRST_START_NOTE = {
+    "kafka": "the first start resolves the broker's jars from Maven Central",
+    "mlflow": "tracking server and registry",
+    "airflow": "scheduler, DAG processor and API server: about half a minute",
+}
+
+
+class UnknownService(ValueError):
+    """`only` names a part the target does not run."""
 
 
 class Service(Protocol):
@@ -53,12 +67,28 @@ def services(bundle: Bundle) -> dict[str, tuple[Service, str]]:
 
 
 def up(bundle: Bundle, config: StreamingConfig, only: list[str] | None = None) -> list[ServiceStatus]:
-    """Start what is not running yet (idempotent) and create the configured topics."""
-    for name, (service, _) in services(bundle).items():
-        if only is None or name in only:
-            service.start()
+    """Start what is not running yet (idempotent) and create the configured topics. `only`: a subset of
+    the target's embedded services; a name that is not one of them is refused before anything starts."""
+    embedded = services(bundle)
+    if only is not None:
+        unknown = [name for name in only if name not in embedded]
+        if unknown:
+            raise UnknownService(
+                f"unknown part {', '.join(map(repr, unknown))}: target '{bundle.target.name}' "
+                f"runs {', '.join(embedded) or 'no embedded service'}"
+            )
+    for name, (service, url) in embedded.items():
+        if only is not None and name not in only:
+            continue
+        if service.process.is_running():
+            log.info("%s: already running (%s)", name, url)
+            continue
+        log.info("%s: starting (%s)", name, FIRST_START_NOTE[name])
+        service.start()
+        log.info("%s: ready on %s", name, url)
     if bundle.target.kafka.embedded and (only is None or "kafka" in only):
         ensure_topics(bundle.target.kafka, config.topics.all())
+        log.info("kafka: topics %s", ", ".join(t.name for t in config.topics.all()))
     return status(bundle)
 
 

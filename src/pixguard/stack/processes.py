@@ -12,27 +12,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 
 class ServiceError(RuntimeError):
     """A service did not start or stop as expected; the message says where its log is."""
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Process start time in clock ticks: with the pid it identifies a process even if the pid is reused."""
+def _created_at(pid: int) -> float | None:
+    """When the process started: with the pid it identifies a process even if the pid is reused."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    # Field 22, counted after the parenthesised command name (which may contain spaces).
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _alive(pid: int, start_ticks: int | None) -> bool:
-    ticks = _start_ticks(pid)
-    if ticks is None:
+def _alive(pid: int, created_at: float | None) -> bool:
+    """Running (not a zombie), and the process recorded, where the record says when it started
+    (a pid file of an earlier pixguard has no such field)."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and created_at in (None, process.create_time())
+    except psutil.Error:
         return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z" and (start_ticks is None or ticks == start_ticks)
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,10 @@ class ManagedProcess:
     def log_file(self) -> Path:
         return self.run_dir / f"{self.name}.log"
 
-    def recorded(self) -> tuple[int, int | None] | None:
+    def recorded(self) -> tuple[int, float | None] | None:
         try:
             data = json.loads(self.pid_file.read_text())
-            return int(data["pid"]), data.get("start_ticks")
+            return int(data["pid"]), data.get("created_at")
         except (OSError, ValueError, KeyError):
             return None
 
@@ -101,7 +103,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_file.write_text(json.dumps({"pid": process.pid, "start_ticks": _start_ticks(process.pid)}))
+        self.pid_file.write_text(json.dumps({"pid": process.pid, "created_at": _created_at(process.pid)}))
         return process.pid
 
     def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -122,13 +124,13 @@ class ManagedProcess:
         record = self.recorded()
         if record is None:
             return False
-        pid, ticks = record
+        pid, created_at = record
         stopped = False
         # A dead leader can leave its group behind (the Python driver of a killed JVM): signal the
         # group all the same. The kernel gives no new process a pid still in use as a group id, so
         # the members are ours, unless the pid itself was reused by another process since.
-        leader_ticks = _start_ticks(pid)
-        ours = leader_ticks is None or ticks is None or leader_ticks == ticks
+        leader_created_at = _created_at(pid)
+        ours = leader_created_at is None or created_at is None or leader_created_at == created_at
         if ours and _group_alive(pid):
             stopped = True
             self._signal_group(pid, signal.SIGTERM)
@@ -156,15 +158,12 @@ class ManagedProcess:
 def group_members(pgid: int) -> list[int]:
     """Live, non-zombie processes of a process group."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (psutil.Error, OSError):  # gone meanwhile
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
     return members
 
 
