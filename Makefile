@@ -50,8 +50,9 @@ install: system-deps $(VENV)/.installed $(FEATURES_JAR)
 test: install browser-deps
 	$(PY) -m pytest || { status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests - failing on purpose" >&2; exit $$status; }
 
+# The pure unit tests: no SparkSession (tests/conftest.py marks those that need one `spark`).
 test-unit: install
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not spark"
 
 test-integration: install browser-deps
 	$(PY) -m pytest -m integration

@@ -16,6 +16,15 @@ from pixguard.stack.processes import free_port
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the session's SparkSession, directly or through another fixture, is marked
+    `spark`: starting it resolves the Maven connectors and loads the feature jar, so `make test-unit`
+    (`-m "not spark"`) leaves those tests out and runs the pure ones in a minute or two."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
