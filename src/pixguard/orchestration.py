@@ -97,12 +97,11 @@ def task_failure_event(dag_id: str, task_id: str, run_id: str, try_number: int, 
 
 
 def send_ops_alerts(bundle: Bundle, events: list) -> None:
-    """Through the same sinks as the stream's monitoring: Kafka topics.ops_alerts and the log."""
+    """Through the same sinks as the stream's monitoring: the log, Kafka topics.ops_alerts, the webhook."""
     from pixguard.config import load_streaming_config
-    from pixguard.monitoring.alert_sinks import KafkaAlertSink, LogAlertSink, dispatch
+    from pixguard.monitoring.alert_sinks import dispatch, ops_alert_sinks
 
-    topic = load_streaming_config(bundle.project_root).topics.ops_alerts.name
-    dispatch(events, [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, topic)])
+    dispatch(events, ops_alert_sinks(bundle, load_streaming_config(bundle.project_root)))
 
 
 def alert_task_failure(context: dict) -> None:

@@ -386,13 +386,13 @@ class Supervisor:
 
 
 def ops_alert(bundle: Bundle, config: StreamingConfig, rule: str, job: str, episode_file: Path) -> AlertFn:
-    """An AlertFn that sends through the stream monitoring's own sinks (Kafka ops alerts + log). The
-    firing episode (alert_id, start) is kept in `episode_file` until it is resolved, so the supervisor
-    of a retried task resolves the alert its predecessor fired."""
-    from pixguard.monitoring.alert_sinks import KafkaAlertSink, LogAlertSink, dispatch
+    """An AlertFn that sends through the stream monitoring's own sinks (log, Kafka ops alerts, webhook).
+    The firing episode (alert_id, start) is kept in `episode_file` until it is resolved, so the
+    supervisor of a retried task resolves the alert its predecessor fired."""
+    from pixguard.monitoring.alert_sinks import dispatch, ops_alert_sinks
     from pixguard.monitoring.alerts import AlertEvent
 
-    sinks = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
+    sinks = ops_alert_sinks(bundle, config)
 
     def send(status: str, summary: str, failures: int) -> None:
         now = datetime.now(UTC)

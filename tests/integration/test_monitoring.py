@@ -20,7 +20,8 @@ import pytest
 
 from pixguard.config import AlertRule
 from pixguard.contract import load_transaction_checks
-from pixguard.monitoring.job_monitor import JobMonitor, alert_sinks
+from pixguard.monitoring.alert_sinks import ops_alert_sinks
+from pixguard.monitoring.job_monitor import JobMonitor
 from pixguard.producer import make_producer, publish
 from pixguard.stream.archive import DECISIONS_ARCHIVE_QUERY, start_archive_queries
 from pixguard.stream.hot_path import HOT_PATH_QUERY
@@ -118,7 +119,7 @@ def test_listener_figures_and_alerts_on_induced_conditions(spark, isolated) -> N
         """One monitor per induced condition, each with its own rule: a held batch is both a slow and a
         stalled batch, and each scenario must only count the alert it induces."""
         settings = monitoring.model_copy(update={"alerts": [rule] if rule else []})
-        monitor = JobMonitor(settings, "test-job", alert_sinks(bundle, config), quarantine_reasons=reasons)
+        monitor = JobMonitor(settings, "test-job", ops_alert_sinks(bundle, config), quarantine_reasons=reasons)
         return monitor.start(spark, path)
 
     def await_statuses(monitor: JobMonitor, expected: list[str], timeout_s: float = 120, feed: bool = False) -> None:

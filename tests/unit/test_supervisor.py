@@ -369,3 +369,46 @@ def test_the_supervisor_of_a_retried_task_resolves_the_alert_its_predecessor_fir
     assert [e.status for e in sent] == ["firing", "resolved"]
     assert sent[1].alert_id == sent[0].alert_id and sent[1].started_at == sent[0].started_at
     assert not slot.open_alert_file.exists()
+
+
+def test_a_supervisor_alert_reaches_the_configured_webhook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import pixguard.monitoring.alert_sinks as alert_sinks
+    from pixguard.config import load_bundle, load_streaming_config
+    from pixguard.supervisor import ops_alert
+    from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class NoBroker:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def send(self, event: object) -> None:
+            pass
+
+    monkeypatch.setattr(alert_sinks, "KafkaAlertSink", NoBroker)
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        bundle = load_bundle(write_bundle(tmp_path, MINIMAL_BUNDLE), state_dir=tmp_path / "state")
+        config = load_streaming_config(PROJECT_ROOT)
+        hooked = config.monitoring.model_copy(update={"webhook_url": f"http://127.0.0.1:{server.server_port}/hook"})
+        config = config.model_copy(update={"monitoring": hooked})
+        alert = ops_alert(bundle, config, "streaming_job_restarts", "pixguard-streaming", tmp_path / "episode.json")
+        alert("firing", "the streaming job died 3 times in a row", 3)
+    finally:
+        server.shutdown()
+    assert [(e["rule"], e["status"], e["value"]) for e in received] == [("streaming_job_restarts", "firing", 3.0)]

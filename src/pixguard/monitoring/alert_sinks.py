@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from pixguard.config import KafkaSettings
+from pixguard.config import Bundle, KafkaSettings, StreamingConfig
 from pixguard.monitoring.alerts import AlertEvent
 from pixguard.monitoring.masking import mask_text
 
@@ -59,6 +59,15 @@ class WebhookAlertSink:
             raise RuntimeError(f"webhook unreachable ({type(exc).__name__})") from None
         if response.status_code >= 300:
             raise RuntimeError(f"webhook answered HTTP {response.status_code}")
+
+
+def ops_alert_sinks(bundle: Bundle, config: StreamingConfig) -> list[AlertSink]:
+    """Where every pixguard alert goes, from the stream, the supervisor or an Airflow task: the log,
+    Kafka topics.ops_alerts, and the webhook when one is configured."""
+    sinks: list[AlertSink] = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
+    if url := config.monitoring.resolved_webhook_url():
+        sinks.append(WebhookAlertSink(url))
+    return sinks
 
 
 def dispatch(events: Iterable[AlertEvent], sinks: Iterable[AlertSink]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixguard.config import Bundle, MonitoringSettings, StreamingConfig
-from pixguard.monitoring.alert_sinks import AlertSink, KafkaAlertSink, LogAlertSink, WebhookAlertSink, dispatch
+from pixguard.monitoring.alert_sinks import AlertSink, dispatch, ops_alert_sinks
 from pixguard.monitoring.alerts import AlertEvaluator, AlertEvent
 from pixguard.monitoring.batch_metrics import BatchMetrics, from_observed
 from pixguard.monitoring.masking import install_log_masking
@@ -278,13 +278,6 @@ class JobMonitor:
                 self.endpoint.stop()
 
 
-def alert_sinks(bundle: Bundle, config: StreamingConfig) -> list[AlertSink]:
-    sinks: list[AlertSink] = [LogAlertSink(), KafkaAlertSink(bundle.target.kafka, config.topics.ops_alerts.name)]
-    if url := config.monitoring.resolved_webhook_url():
-        sinks.append(WebhookAlertSink(url))
-    return sinks
-
-
 def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConfig, job: str) -> JobMonitor | None:
     """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
     if not config.monitoring.enabled:
@@ -295,7 +288,11 @@ def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConf
     open_alerts = bundle.state_dir / "run" / f"{job}-open-alerts.json"
     reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
     monitor = JobMonitor(
-        config.monitoring, job, alert_sinks(bundle, config), open_alerts_file=open_alerts, quarantine_reasons=reasons
+        config.monitoring,
+        job,
+        ops_alert_sinks(bundle, config),
+        open_alerts_file=open_alerts,
+        quarantine_reasons=reasons,
     )
     return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics))
 
