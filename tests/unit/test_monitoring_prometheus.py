@@ -116,3 +116,29 @@ def test_dashboard_and_scrape_config_name_only_what_the_endpoint_serves() -> Non
     scrape_config = yaml.safe_load((root / "ops" / "prometheus" / "prometheus.yml").read_text())
     job = scrape_config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["127.0.0.1:9108"]
+
+
+def test_the_prometheus_rules_file_is_the_configured_alerts_on_the_series_the_job_serves() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from pixguard.config import load_streaming_config
+    from pixguard.monitoring.prometheus_rules import prometheus_rules
+    from pixguard.monitoring.signals import SIGNALS
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_streaming_config(root)
+    committed = (root / "ops" / "prometheus" / "rules.yml").read_text()
+    assert committed == prometheus_rules(config.monitoring), (
+        "ops/prometheus/rules.yml is stale: run `pixguard prometheus-rules --out ops/prometheus/rules.yml`"
+    )
+    rules = yaml.safe_load(committed)["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == [a.name for a in config.monitoring.alerts]
+    for rule, configured in zip(rules, config.monitoring.alerts, strict=True):
+        assert set(re.findall(r"pixguard_job_\w+", rule["expr"])) == {f"pixguard_job_{configured.metric}"}
+        assert configured.metric in SIGNALS
+        assert rule["for"] == f"{configured.for_s:g}s" and rule["labels"]["severity"] == configured.severity
+    band = next(r for r in rules if r["alert"] == "block_rate_out_of_band")
+    assert band["expr"] == "pixguard_job_block_rate < 0 or pixguard_job_block_rate > 0.05"

@@ -134,6 +134,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_prometheus_rules(args: argparse.Namespace) -> int:
+    from pixguard.monitoring.prometheus_rules import prometheus_rules
+
+    bundle = bundle_from(args)
+    text = prometheus_rules(load_streaming_config(bundle.project_root).monitoring)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
     add(
         "reconcile",
@@ -142,3 +155,9 @@ def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
     )
     p_report = add("report", cmd_report, "HTML report with plots from stream_metrics and decisions")
     p_report.add_argument("--out", default="pixguard-report.html", help="output file (default: %(default)s)")
+    p_rules = add(
+        "prometheus-rules",
+        cmd_prometheus_rules,
+        "print conf monitoring.alerts as Prometheus alerting rules (ops/prometheus/rules.yml)",
+    )
+    p_rules.add_argument("--out", default=None, help="write them to this file instead of printing them")
