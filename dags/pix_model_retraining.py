@@ -1,31 +1,19 @@
-"""Retrain on decisions + late labels and apply the promotion policy, one visible task per step:
+"""Retrain on decisions + late labels, then apply the promotion policy: the two steps of the CLI.
 
-quality_gate -> train -> register_challenger -> promotion_policy -> promote | keep_champion
+train (spark-submit jobs/retrain.py --no-promote, as `pixguard model train --no-promote`: quality
+gate, training, registration as `challenger`) -> promote (as `pixguard model promote`: the policy on
+the challenger, `champion` moved if it passes, the verdict tagged on the version either way).
 
-A failing gate stops the run before training. Scheduled from bundle.yaml (job `retrain`), or triggered
-on demand, optionally with other settings files (params). The steps are in pixguard.retraining."""
+Scheduled from bundle.yaml (job `retrain`), or triggered on demand, optionally with other settings
+files (params). A failing gate fails `train` before anything is registered."""
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, task
 
-from pixguard.orchestration import bundle_for_dags, dag_settings
+from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
 
 JOB = "retrain"
 bundle = bundle_for_dags()
-
-
-def _inputs(params: dict):  # noqa: ANN202
-    from pixguard.config import load_streaming_config
-    from pixguard.retraining import settings_from
-
-    settings, policy = settings_from(bundle, params.get("training_settings"), params.get("promotion_policy"))
-    return load_streaming_config(bundle.project_root), settings, policy
-
-
-def _spark():  # noqa: ANN202
-    from pixguard.spark import build_spark_session
-
-    return build_spark_session(bundle, JOB)
-
 
 with DAG(
     dag_id="pix_model_retraining",
@@ -38,53 +26,30 @@ with DAG(
     },
     tags=["pixguard", "mlflow", "model"],
 ) as dag:
+    train = SparkSubmitOperator(
+        task_id="train",
+        **spark_submit_spec(
+            bundle,
+            JOB,
+            extra_args=[
+                "--no-promote",
+                "--airflow-run={{ run_id }}",
+                "--training-settings={{ params.training_settings or '' }}",
+                "--promotion-policy={{ params.promotion_policy or '' }}",
+            ],
+        ).operator_kwargs(),
+    )
 
     @task
-    def quality_gate(params: dict | None = None) -> dict:
-        from pixguard.retraining import quality_gate as gate
+    def promote(params: dict | None = None) -> dict:
+        from pixguard.config import load_streaming_config
+        from pixguard.retraining import promote_challenger
 
-        config, settings, _ = _inputs(params or {})
-        return gate(_spark(), bundle, config, settings)
+        params = params or {}
+        config = load_streaming_config(bundle.project_root)
+        return promote_challenger(bundle, config, params.get("training_settings"), params.get("promotion_policy"))
 
-    @task
-    def train(gate: dict, params: dict | None = None) -> dict:
-        from pixguard.retraining import train as train_model
-
-        config, settings, policy = _inputs(params or {})
-        return train_model(_spark(), bundle, config, settings, policy, gate)
-
-    @task
-    def register_challenger(trained: dict, run_id: str | None = None) -> dict:
-        from pixguard.retraining import register_challenger as register
-
-        return register(bundle, trained, run_id or "manual")
-
-    @task
-    def promotion_policy(registered: dict, params: dict | None = None) -> dict:
-        from pixguard.retraining import promotion_policy as decide
-
-        config, settings, policy = _inputs(params or {})
-        return decide(bundle, config, settings, policy, registered["version"])
-
-    @task.branch
-    def promote_or_not(verdict: dict) -> str:
-        return "promote" if verdict["promote"] else "keep_champion"
-
-    @task
-    def promote(verdict: dict, params: dict | None = None) -> dict:
-        from pixguard.retraining import promote as move_champion
-
-        config, settings, policy = _inputs(params or {})
-        return move_champion(bundle, config, settings, policy, verdict)
-
-    @task
-    def keep_champion(verdict: dict) -> dict:
-        from pixguard.retraining import keep_champion as keep
-
-        return keep(bundle, verdict)
-
-    verdict = promotion_policy(register_challenger(train(quality_gate())))
-    promote_or_not(verdict) >> [promote(verdict), keep_champion(verdict)]
+    train >> promote()
 
 if __name__ == "__main__":
     dag.test()

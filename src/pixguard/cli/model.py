@@ -64,10 +64,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @_registry_command
 def cmd_history(args: argparse.Namespace) -> int:
-    from pixguard.model.registry import _client, alias_history
+    from pixguard.model.registry import alias_history, registry_client
 
     bundle = bundle_from(args)
-    for move in alias_history(_client(bundle.target.mlflow.tracking_uri), bundle.target.mlflow.registered_model):
+    mlflow = bundle.target.mlflow
+    for move in alias_history(registry_client(mlflow.tracking_uri), mlflow.registered_model):
         forced = " FORCED" if move.forced else ""
         print(
             f"{move.at}  {move.kind:8} {move.alias:10} {move.from_version or '-':>4} -> {move.version:<4}"

@@ -49,7 +49,7 @@ class AliasMove:
     by: str = ""
 
 
-def _client(tracking_uri: str) -> Any:
+def registry_client(tracking_uri: str) -> Any:
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri)
@@ -131,7 +131,7 @@ def champion_stack(moves: list[AliasMove]) -> list[str]:
 
 def rollback(tracking_uri: str, name: str, reason: str = "rollback") -> AliasMove:
     """Champion back to the version the current one replaced."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     stack = champion_stack(alias_history(client, name))
     current = alias_version(client, name, CHAMPION)
     if len(stack) < 2 or stack[-1] != current:
@@ -248,7 +248,7 @@ def promote(
 ) -> PromotionResult:
     """Check the policy on the challenger's own test window and move `champion` if it passes (or if
     forced: then the move says so, with the policy's verdict kept next to the given reason)."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     version = str(version)
     current = alias_version(client, name, CHAMPION)
     if current == version:
@@ -312,7 +312,7 @@ class VersionRow:
 
 
 def list_versions(tracking_uri: str, name: str) -> list[VersionRow]:
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     # search_model_versions leaves the aliases out of its results: they come from the model itself.
     aliases_of: dict[str, list[str]] = {}
     for alias, version in client.get_registered_model(name).aliases.items():

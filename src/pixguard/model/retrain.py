@@ -107,6 +107,7 @@ def run_retrain(
     as_of: datetime | None = None,
     apply_policy: bool = True,
     data_versions: tuple[int, int] | None = None,
+    version_tags: dict[str, str] | None = None,
 ) -> RetrainResult:
     import mlflow
     from pyspark.sql import functions as F
@@ -163,10 +164,12 @@ def run_retrain(
             version = log_model_in_run(booster, test[MODEL_FEATURES].head(20), name)
     finally:
         used.unpersist()
-    client = registry._client(tracking_uri)
+    client = registry.registry_client(tracking_uri)
     registry.move_alias(
         client, name, registry.CHALLENGER, version, f"trained by run {run.info.run_id}", kind="register"
     )
+    for key, value in (version_tags or {}).items():
+        client.set_model_version_tag(name, version, key, value)
     promotion = None
     if apply_policy:
         promotion = registry.promote(tracking_uri, name, version, policy, review, budgets)
@@ -216,7 +219,7 @@ def bootstrap_champion(spark: SparkSession, bundle: Bundle, config: StreamingCon
     from mlflow.exceptions import MlflowException
 
     try:
-        if registry.alias_version(registry._client(bundle.target.mlflow.tracking_uri), name, registry.CHAMPION):
+        if registry.alias_version(registry.registry_client(bundle.target.mlflow.tracking_uri), name, registry.CHAMPION):
             return None
     except MlflowException:
         pass  # no registered model yet
@@ -249,15 +252,29 @@ def retrain_entry(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default)")
     parser.add_argument("--config", default=None, help="streaming config file (default: conf/streaming_config.yaml)")
     parser.add_argument("--no-promote", action="store_true", help="register the challenger only")
+    parser.add_argument(
+        "--training-settings", default="", help="instead of model_registry/training.yaml (empty: that file)"
+    )
+    parser.add_argument("--promotion-policy", default="", help="instead of the promotion policy file (empty: it)")
+    parser.add_argument("--airflow-run", default="", help="the Airflow run that trains: tagged on the new version")
     args = parser.parse_args(argv)
     configure_logging()
     bundle = load_bundle(target=args.target)
     config = load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
-    settings = load_training_settings(bundle.project_root)
-    policy = load_promotion_policy(bundle.project_root)
+    root = bundle.project_root
+    settings = load_training_settings(root, Path(args.training_settings) if args.training_settings else None)
+    policy = load_promotion_policy(root, Path(args.promotion_policy) if args.promotion_policy else None)
     spark = build_spark_session(bundle, "retrain")
     try:
-        result = run_retrain(spark, bundle, config, settings, policy, apply_policy=not args.no_promote)
+        result = run_retrain(
+            spark,
+            bundle,
+            config,
+            settings,
+            policy,
+            apply_policy=not args.no_promote,
+            version_tags={"airflow_run": args.airflow_run} if args.airflow_run else None,
+        )
     except TrainingSetRejected as rejected:
         print(f"{rejected}\nreport: {rejected.report_path}", file=sys.stderr)
         return 3
