@@ -43,12 +43,18 @@ def run_smoke_ingest_job(argv: list[str] | None = None) -> int:
 
 
 def run_streaming_job_entry(argv: list[str] | None = None) -> int:
-    from pixguard.stream.job import run_streaming_job
+    from pixguard.stream.job import run_streaming_job, stop_on_sigterm
 
     args = _job_args("Score Pix transactions from Kafka continuously", argv)
     configure_logging()
     bundle = load_bundle(target=args.target)
     config = _config(args, bundle)
     spark = build_spark_session(bundle, "streaming")
+    stopping = stop_on_sigterm(spark)
     run_streaming_job(spark, bundle, config, available_now=args.available_now)
+    if stopping.is_set():
+        for query in spark.streams.active:  # the first one ended the wait; the others end here
+            query.stop()
+        log.info("stopped on SIGTERM; the queries resume from their checkpoints at the next start")
+    spark.stop()
     return 0

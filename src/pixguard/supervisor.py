@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixguard.stack.processes import ManagedProcess
+import psutil
+
+from pixguard.stack.processes import ManagedProcess, group_members
 
 if TYPE_CHECKING:
     from pixguard.config import Bundle, OrchestrationSettings, StreamingConfig
@@ -238,11 +241,33 @@ class StreamJob:
         return self.slot.process.start(self.command, env=self.env, cwd=self.slot.run_dir)
 
     def stop(self) -> None:
-        """The whole process group, a dead leader's leftovers included."""
+        """The driver first: on SIGTERM it stops its queries and its session and exits, and the
+        spark-submit JVM leading the group ends with it. Then whatever is left of the process group,
+        a dead leader's leftovers included. Signalled all at once, the JVM would stop the SparkContext
+        under the running queries and fill the job's log with their stack traces."""
         record = self.slot.process.recorded()
+        if record is not None and (drivers := self._drivers(record[0])):
+            for pid in drivers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_timeout_s
+            while time.monotonic() < deadline and group_members(record[0]):
+                time.sleep(0.2)
         self.slot.process.stop(timeout_s=self.stop_timeout_s)
         if record:
             self._reap(record[0])
+
+    def _drivers(self, group: int) -> list[int]:
+        """The group's processes that run the job's Python script: the driver, a child of spark-submit's
+        JVM (or the leader itself when the command is `python jobs/streaming.py`)."""
+        scripts = {Path(arg).name for arg in self.command if arg.endswith(".py")}
+        found = []
+        for pid in group_members(group):
+            with contextlib.suppress(psutil.Error):
+                cmdline = psutil.Process(pid).cmdline()
+                if cmdline and "python" in Path(cmdline[0]).name and scripts & {Path(a).name for a in cmdline[1:]}:
+                    found.append(pid)
+        return found
 
     def _reap(self, pid: int | None = None) -> None:
         record = self.slot.process.recorded()

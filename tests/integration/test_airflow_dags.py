@@ -328,6 +328,10 @@ def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
     output = (tmp_path / "dags_test.log").read_text()
     assert "restarting the streaming job from its checkpoint" in output
     assert slot.process.pid() is None  # stopped with the supervision, nothing left running
+    # The supervisor stopped the restarted job through its driver: a stop, not a crash, in its log.
+    last_run = slot.process.log_file.read_text().rsplit("starting: ", 1)[1]
+    assert "stopped on SIGTERM" in last_run
+    assert "Traceback" not in last_run and "Exception" not in last_run, last_run[-4000:]
 
     consumer = Consumer(
         {**bundle.target.kafka.client_config(), "group.id": f"t-{run}", "auto.offset.reset": "earliest"}

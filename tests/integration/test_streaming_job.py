@@ -4,16 +4,23 @@ once, on Kafka and in the archive, and the hot path's plan is the JVM's alone.""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pixguard.producer import make_producer, publish
 from pixguard.rules import parse_rules
 from pixguard.stream.job import run_streaming_job
 from pixguard.stream.reconcile import reconcile
 from tests.integration.kafka_helpers import read_topic
-from tests.unit.test_validate import good_message, valid_cpf
+from tests.unit.test_validate import encode, good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +215,43 @@ def test_the_hot_path_plan_has_no_python_evaluation_and_no_delta_relation(
         for python_node in ("Python", "Pandas", "Arrow", "ForeachBatch"):
             assert python_node not in plan, f"{python_node} in the hot path plan:\n{plan}"
         assert "delta" not in plan.lower(), f"a Delta relation in the hot path plan:\n{plan}"
+
+
+def test_sigterm_stops_the_job_with_exit_code_0_and_no_stack_trace_in_its_log(
+    isolated,
+    mlflow_server,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    """The demo's end and the supervisor stop the job with SIGTERM: its queries stop between batches,
+    and the log says so instead of showing the traces of a session killed under them."""
+    bundle, config = isolated
+    config = config.model_copy(update={"monitoring": config.monitoring.model_copy(update={"metrics_port": 0})})
+    config_file = tmp_path / "streaming_config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    log_path = tmp_path / "job.log"
+    project_root = Path(__file__).resolve().parents[2]
+    with log_path.open("wb") as log:
+        job = subprocess.Popen(
+            [sys.executable, str(project_root / "jobs" / "streaming.py"), "--config", str(config_file)],
+            env={**os.environ, "PIXGUARD_HOME": str(tmp_path / "home")},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        payments = valid_set(datetime.now(UTC))[7:12]
+        records = [(b"60746948:0001:123456", encode(p)) for p in payments]
+        publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records)
+        deadline = time.monotonic() + 300
+        while len(read_topic(bundle.target.kafka, config.topics.decisions.name, 3)) < len(payments):
+            assert job.poll() is None, log_path.read_text()[-4000:]
+            assert time.monotonic() < deadline, "no decisions within 300 s"
+            time.sleep(2)
+        job.terminate()
+        assert job.wait(timeout=120) == 0, log_path.read_text()[-4000:]
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    text = log_path.read_text()
+    assert "stopped on SIGTERM" in text
+    assert "Traceback" not in text and "Exception" not in text, text[-4000:]
