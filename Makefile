@@ -45,6 +45,7 @@ $(FEATURES_JAR): $(VENV)/.installed $(shell find src/jvm -name '*.scala')
 	$(call compile-features-jar,$(PY))
 
 install: system-deps $(VENV)/.installed $(FEATURES_JAR)
+	@$(VENV)/bin/pixguard bundle jars >/dev/null
 
 # pytest exits 5 when it collects no test: that fails, and says so (make itself reports only 'Error 5').
 test: install browser-deps

@@ -51,9 +51,8 @@ def spark43_conf(bundle: Bundle, features_jar: str) -> dict[str, str]:
     """The streaming job's Spark settings, less Delta, with the jar built for Spark 4.3.
     The Kafka connector stays the bundle's (4.2.0): Maven Central serves none for 4.3."""
     conf = {k: v for k, v in spark_conf(bundle, "streaming").items() if k not in DELTA_SETTINGS}
-    packages = conf["spark.jars.packages"].split(",")
-    conf["spark.jars.packages"] = ",".join(p for p in packages if not p.startswith("io.delta:"))
-    conf["spark.jars"] = features_jar
+    packages = [jar for jar in conf["spark.jars"].split(",")[1:] if not Path(jar).name.startswith("delta-")]
+    conf["spark.jars"] = ",".join([features_jar, *packages])  # the first was the jar built for 4.2
     # One partition per stateful stage: each stage's task holds a slot for the whole real-time batch.
     conf["spark.sql.shuffle.partitions"] = "1"
     return conf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -32,12 +33,46 @@ BASE_SPARK_CONF = {
 FEATURES_JAR = Path("build/pixguard-features.jar")
 
 
+# What Spark's own package resolution leaves out, as pyspark ships it (SparkSubmitUtils' default
+# exclusions): a second scala-library or spark-tags of another version on the class path breaks it.
+SPARK_PROVIDED = [
+    ("org.scala-lang", "scala-library"),
+    *(
+        ("org.apache.spark", f"spark-{module}_2.13")
+        for module in (
+            "catalyst", "core", "graphx", "kvstore", "launcher", "mllib", "mllib-local", "network-common",
+            "network-shuffle", "repl", "sketch", "sql", "streaming", "tags", "unsafe",
+        )
+    ),
+]  # fmt: skip
+
+
 def spark_conf(bundle: Bundle, job_name: str) -> dict[str, str]:
-    """Everything a job's session is configured with, also what spark-submit is given as --conf."""
+    """Everything a job's session is configured with, also what spark-submit is given as --conf.
+
+    The bundle's `spark.jars.packages` become files on `spark.jars`, resolved from Maven Central once
+    (`make install` runs `pixguard bundle jars`) into the cache: no session start resolves anything, and
+    the executors of a cluster get the same files as the driver."""
     conf = {**BASE_SPARK_CONF, **bundle.spark_conf_for(job_name)}
+    packages = [str(jar) for jar in package_jars(bundle, conf.pop("spark.jars.packages", ""))]
     jars = [j for j in conf.get("spark.jars", "").split(",") if j]
-    conf["spark.jars"] = ",".join([str(features_jar(bundle)), *jars])
+    conf["spark.jars"] = ",".join([str(features_jar(bundle)), *packages, *jars])
     return conf
+
+
+def package_jars(bundle: Bundle, coordinates: str) -> list[Path]:
+    """The jars of `coordinates` (spark.jars.packages' format) and their runtime dependencies."""
+    from pixguard.stack.jars import parse_coordinates, resolve_jars
+
+    if not coordinates.strip():
+        return []
+    folder = hashlib.sha256(",".join(sorted(coordinates.split(","))).encode()).hexdigest()[:16]
+    return resolve_jars(
+        parse_coordinates(coordinates),
+        bundle.cache_dir / "jars" / f"spark-{folder}",
+        bundle.cache_dir / "ivy" / "cache",
+        excludes=SPARK_PROVIDED,
+    )
 
 
 def features_jar(bundle: Bundle) -> Path:
@@ -73,21 +108,5 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if not settings.is_local:
-        _ship_resolved_packages(spark)
         spark.sparkContext.addPyFile(str(build_package_archive(bundle.state_dir / "artifacts")))
     return spark
-
-
-def _ship_resolved_packages(spark: SparkSession) -> None:
-    """Give the executors the jars resolved from `spark.jars.packages` (Delta, the Kafka connector).
-
-    spark-submit, the one that launched this driver or the one pyspark runs to start its JVM, resolves
-    the packages into the JVM's `spark.jars`; the session's own `spark.jars` (the feature jar) then
-    replaces that list. A local master does not mind: its executors share the driver's class path.
-    The executors of a cluster would lack the packages' classes, and every task reading or writing
-    Delta fails to deserialize (ClassCastException on a SerializedLambda)."""
-    resolved = spark._jvm.System.getProperty("spark.jars") or ""
-    shipped = {Path(jar).name for jar in spark.sparkContext.getConf().get("spark.jars", "").split(",") if jar}
-    for jar in resolved.split(","):
-        if jar and Path(jar).name not in shipped:
-            spark._jsc.sc().addJar(jar)

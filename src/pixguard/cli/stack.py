@@ -42,6 +42,17 @@ def cmd_bundle_connection(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle_jars(args: argparse.Namespace) -> int:
+    """Resolve the target's spark.jars.packages into the cache (once; instant afterwards)."""
+    from pixguard.spark import spark_conf
+
+    bundle = _bundle(args)
+    for job in bundle.jobs:
+        jars = spark_conf(bundle, job)["spark.jars"].split(",")
+        print(f"{job}: {len(jars)} jars on spark.jars")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from pixguard.stack.local import UnknownService, up
 
@@ -105,6 +116,12 @@ def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
         "validate",
         cmd_bundle_validate,
         "validate bundle.yaml and conf/ and print the resolved configuration",
+        bundle_sub,
+    )
+    add(
+        "jars",
+        cmd_bundle_jars,
+        "resolve the target's Spark packages from Maven Central into the cache (make install runs it)",
         bundle_sub,
     )
     add(

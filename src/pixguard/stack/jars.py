@@ -31,20 +31,40 @@ def ivy_jar() -> Path:
     return candidates[-1]
 
 
-def _ivy_module(artifacts: list[MavenArtifact]) -> str:
+def _ivy_module(artifacts: list[MavenArtifact], excludes: list[tuple[str, str]]) -> str:
     deps = "\n".join(
         f'    <dependency org="{a.group}" name="{a.name}" rev="{a.version}" conf="default->default"/>'
         for a in artifacts
     )
+    excluded = "".join(f'\n    <exclude org="{org}" module="{module}"/>' for org, module in excludes)
     return (
         '<ivy-module version="2.0">\n  <info organisation="pixguard" module="resolved"/>\n'
-        f"  <dependencies>\n{deps}\n  </dependencies>\n</ivy-module>\n"
+        f"  <dependencies>\n{deps}{excluded}\n  </dependencies>\n</ivy-module>\n"
     )
 
 
-def resolve_jars(artifacts: list[MavenArtifact], dest: Path, cache: Path, timeout_s: float = 600) -> list[Path]:
-    """Download `artifacts` and their runtime dependencies into `dest` (once; later calls reuse it)."""
-    module = _ivy_module(artifacts)
+def parse_coordinates(coordinates: str) -> list[MavenArtifact]:
+    """`group:name:version[,group:name:version...]`, as spark.jars.packages lists them."""
+    artifacts = []
+    for coordinate in filter(None, (c.strip() for c in coordinates.split(","))):
+        parts = coordinate.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"not a Maven coordinate group:name:version: {coordinate!r}")
+        artifacts.append(MavenArtifact(*parts))
+    return artifacts
+
+
+def resolve_jars(
+    artifacts: list[MavenArtifact],
+    dest: Path,
+    cache: Path,
+    timeout_s: float = 600,
+    excludes: list[tuple[str, str]] | None = None,
+) -> list[Path]:
+    """Download `artifacts` and their runtime dependencies into `dest` (once; later calls reuse it).
+    Ivy checks each download against the checksum Maven Central publishes. `excludes`: (organisation,
+    module) pairs left out of the transitive set."""
+    module = _ivy_module(artifacts, excludes or [])
     marker = dest / ".resolved"
     if marker.is_file() and marker.read_text() == module:
         return sorted(dest.glob("*.jar"))
