@@ -33,11 +33,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
@@ -46,6 +48,7 @@ from pixguard.kafka_topics import ensure_topics
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.stack.local import up
+from pixguard.stream.hot_path import HOT_PATH_QUERY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +69,7 @@ class DecisionWatcher(threading.Thread):
         self.consumer.subscribe([transactions, decisions])
         self.arrived: dict[bytes, int] = {}  # end_to_end_id -> broker timestamp ms of the payment
         self.seen: list[tuple[int, int, bytes]] = []  # decision broker ms, event time ms, end_to_end_id
+        self.payers: set[str] = set()
         self.stop = threading.Event()
 
     @staticmethod
@@ -85,12 +89,78 @@ class DecisionWatcher(threading.Thread):
                 decision = json.loads(message.value())
                 event_ms = int(pd.Timestamp(decision["event_time"]).value // 1_000_000)
                 self.seen.append((message.timestamp()[1], event_ms, decision["end_to_end_id"].encode()))
+                self.payers.add(decision["payer_document"])
         self.consumer.close()
 
     def job_latencies_s(self, first: int) -> np.ndarray:
         """Decision broker time minus the payment's broker time, for the decisions from `first` on."""
         pairs = [(decided, self.arrived.get(e2e)) for decided, _, e2e in self.seen[first:]]
         return np.array([(decided - arrived) / 1000.0 for decided, arrived in pairs if arrived is not None])
+
+
+class ResourceSampler(threading.Thread):
+    """Every 5 s: the job's JVM (local mode: driver and executors in one process), its heap in use
+    (jstat: survivor, eden and old generation) and resident memory, and the hot path's keyed state as
+    the job's Prometheus endpoint reports it (rows and RocksDB memory, all its operators)."""
+
+    def __init__(self, job_pid: int, metrics_url: str) -> None:
+        super().__init__(daemon=True)
+        self.job_pid, self.metrics_url = job_pid, metrics_url
+        self.heap_used_mb: list[float] = []
+        self.heap_committed_mb: list[float] = []
+        self.rss_mb: list[float] = []
+        self.state_rows: list[float] = []
+        self.state_memory_bytes: list[float] = []
+        self.stop = threading.Event()
+
+    def _jvm(self) -> psutil.Process | None:
+        with contextlib.suppress(psutil.Error):
+            return next((c for c in psutil.Process(self.job_pid).children(recursive=True) if c.name() == "java"), None)
+        return None
+
+    def _heap(self, pid: int) -> None:
+        out = subprocess.run(["jstat", "-gc", str(pid)], capture_output=True, text=True, timeout=20).stdout.split()
+        if len(out) < 2 or len(out) % 2:
+            return
+        gc = dict(zip(out[: len(out) // 2], (float(v) for v in out[len(out) // 2 :]), strict=True))
+        self.heap_used_mb.append((gc["S0U"] + gc["S1U"] + gc["EU"] + gc["OU"]) / 1024)
+        self.heap_committed_mb.append((gc["S0C"] + gc["S1C"] + gc["EC"] + gc["OC"]) / 1024)
+
+    def _state(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+            for line in text.splitlines():
+                if line.startswith('pixguard_query_state_rows{query="hot_path"}'):
+                    self.state_rows.append(float(line.split()[-1]))
+                elif line.startswith('pixguard_query_state_memory_bytes{query="hot_path"}'):
+                    self.state_memory_bytes.append(float(line.split()[-1]))
+
+    def run(self) -> None:
+        while not self.stop.wait(5):
+            jvm = self._jvm()
+            if jvm is not None:
+                with contextlib.suppress(psutil.Error, subprocess.SubprocessError, KeyError, ValueError):
+                    self.rss_mb.append(jvm.memory_info().rss / 2**20)
+                    self._heap(jvm.pid)
+            self._state()
+
+    def summary(self, payers: int, state_dir: Path) -> dict:
+        def peak(values: list[float]) -> float | None:
+            return round(max(values), 1) if values else None
+
+        state_disk = sum(f.stat().st_size for f in state_dir.rglob("*") if f.is_file()) if state_dir.exists() else 0
+        rows = self.state_rows[-1] if self.state_rows else None
+        return {
+            "jvm_heap_used_max_mb": peak(self.heap_used_mb),
+            "jvm_heap_committed_max_mb": peak(self.heap_committed_mb),
+            "jvm_rss_max_mb": peak(self.rss_mb),
+            "payers": payers,
+            "state_rows": rows,
+            "state_memory_max_mb": round(max(self.state_memory_bytes) / 2**20, 1) if self.state_memory_bytes else None,
+            # Every version the checkpoint keeps (snapshots and changelogs): an upper bound of the state's size.
+            "state_checkpoint_mb": round(state_disk / 2**20, 1),
+            "state_checkpoint_mb_per_million_payers": round(state_disk / 2**20 / payers * 1e6, 1) if payers else None,
+        }
 
 
 def stamp_on_arrival(kafka_conf: dict, topic: str) -> None:
@@ -169,6 +239,8 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
     )
     watcher = DecisionWatcher(kafka_conf, config.topics.transactions.name, config.topics.decisions.name)
     watcher.start()
+    resources = ResourceSampler(job.pid, f"http://127.0.0.1:{config.monitoring.metrics_port}/metrics")
+    resources.start()
     try:
         warmup = run_live(bundle, config, simulator, rate=200, count=200, seed=rate, progress=False)
         deadline = time.monotonic() + 300
@@ -209,6 +281,8 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
             job.kill()
         watcher.stop.set()
         watcher.join(10)
+        resources.stop.set()
+        resources.join(30)
 
     measured = np.array([(decided, event) for decided, event, _ in watcher.seen[base:]], dtype=np.int64)
     latency = (measured[:, 0] - measured[:, 1]) / 1000.0 if len(measured) else np.array([np.nan])
@@ -243,6 +317,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         "lag_first_third": int(np.mean(lags[:third])) if lags else None,
         "lag_last_third": int(np.mean(lags[-third:])) if lags else None,
         "drain_after_traffic_s": round(drain_s, 1),
+        **resources.summary(len(watcher.payers), Path(bundle.target.checkpoint_path(HOT_PATH_QUERY)) / "state"),
     }
 
 

@@ -34,7 +34,7 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def _history_and_model(bundle: Bundle, config: StreamingConfig) -> None:
+def history_and_first_model(bundle: Bundle, config: StreamingConfig) -> None:
     from pixguard.model.gate import TrainingSetRejected
     from pixguard.model.retrain import NotEnoughLabels, bootstrap_champion
     from pixguard.simulator.runs import run_history
@@ -199,7 +199,7 @@ def main() -> int:
     print(f"  Airflow UI login: {bundle.target.airflow.admin_user} / {bundle.target.airflow.admin_password}")
 
     if HISTORY_DAYS > 0:
-        _history_and_model(bundle, config)
+        history_and_first_model(bundle, config)
 
     step(
         "Starting the streaming job (jobs/streaming.py): Kafka -> validate -> features -> rules + model -> Delta, Kafka"
