@@ -59,7 +59,7 @@ test-integration: install browser-deps
 	$(PY) -m pytest -m integration
 
 demo: install
-	$(PY) -m pixguard.demo
+	$(PY) -m pixguard.cli.demo
 
 up: install
 	$(VENV)/bin/pixguard up

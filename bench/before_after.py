@@ -64,7 +64,7 @@ def run_side(tree: Path, rate: int, seconds: float, persons: int | None, history
 def ensure_champion() -> None:
     from mlflow import MlflowClient
 
-    from pixguard.demo import history_and_first_model
+    from pixguard.cli.demo import history_and_first_model
     from pixguard.model.registry import CHAMPION, alias_version
 
     bundle = load_bundle(PROJECT_ROOT)

@@ -35,12 +35,12 @@ import pandas as pd
 from confluent_kafka import Consumer
 
 from pixguard.config import Bundle, load_bundle, load_streaming_config
-from pixguard.jvm import jvm_package
-from pixguard.kafka_topics import ensure_topics
-from pixguard.rules import compile_rules
+from pixguard.domain.rules import compile_rules
+from pixguard.infra.jvm import jvm_package
+from pixguard.infra.kafka_topics import ensure_topics
+from pixguard.infra.spark import spark_conf
 from pixguard.simulator.runs import run_live
 from pixguard.simulator.settings import load_simulator_config
-from pixguard.spark import spark_conf
 from pixguard.stream.hot_path import rule_schema, serving_dir, start_hot_path
 from pixguard.stream.serving import compile_model_inputs
 

@@ -47,7 +47,7 @@ def main() -> None:
     generated = time.monotonic() - began
     print(f"history generation: {len(traffic.transactions):,} transactions in {generated:.1f} s")
 
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
 
     spark = build_spark_session(bundle, "streaming", app_name="bench-history")
     summary = write_history(spark, bundle, config, per_day, days, seed=1)

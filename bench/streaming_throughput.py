@@ -44,7 +44,7 @@ import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from pixguard.config import load_bundle, load_streaming_config
-from pixguard.kafka_topics import ensure_topics
+from pixguard.infra.kafka_topics import ensure_topics
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.stack.local import up

@@ -85,7 +85,7 @@ def mlflow_server(bundle: Bundle):
 
 @pytest.fixture(scope="session")
 def spark(bundle: Bundle):
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
 
     session = build_spark_session(bundle, "streaming", app_name="pixguard-tests")
     yield session
@@ -95,7 +95,7 @@ def spark(bundle: Bundle):
 @pytest.fixture
 def fresh_topic(bundle: Bundle, kafka_broker) -> TopicSettings:  # noqa: ANN001
     """A new topic per test, so tests never see each other's messages."""
-    from pixguard.kafka_topics import ensure_topics
+    from pixguard.infra.kafka_topics import ensure_topics
 
     topic = TopicSettings(name=f"test.{uuid.uuid4().hex[:12]}", partitions=2)
     ensure_topics(bundle.target.kafka, [topic])
@@ -107,7 +107,7 @@ def isolated(bundle: Bundle, streaming_config: StreamingConfig, kafka_broker, tm
     """A bundle and config of their own: fresh topics, tables and checkpoints under tmp_path, and a
     registered model name of their own (the session's MLflow server is shared: a DAG run test may have
     made a `pix-fraud` champion)."""
-    from pixguard.kafka_topics import ensure_topics
+    from pixguard.infra.kafka_topics import ensure_topics
 
     suffix = uuid.uuid4().hex[:8]
     renamed = {

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.contract import load_transaction_checks
-from pixguard.jvm import jvm_package
-from pixguard.rules import compile_rules
+from pixguard.domain.contract import load_transaction_checks
+from pixguard.domain.rules import compile_rules
+from pixguard.infra.jvm import jvm_package
 from pixguard.stream.hot_path import HotPathTopics, decided, hot_path_settings, rule_schema
 from pixguard.stream.serving import compile_model_inputs
 from pixguard.stream.validate import EventTimeBounds

@@ -369,8 +369,8 @@ class MonitoringSettings(_Model):
 
 
 class OrchestrationSettings(_Model):
-    """What Airflow needs to run the stream and keep the tables (pixguard.supervisor, pixguard.maintenance).
-    Schedules, retries and timeouts stay in bundle.yaml."""
+    """What Airflow needs to run the stream and keep the tables (pixguard.orchestration: the supervisor,
+    Delta maintenance). Schedules, retries and timeouts stay in bundle.yaml."""
 
     supervisor_poll_interval_s: float = Field(default=5.0, gt=0)
     stall_timeout_s: float = Field(default=300.0, gt=0)  # no committed batch for this long while input waits

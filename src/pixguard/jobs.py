@@ -8,8 +8,8 @@ import logging
 from pathlib import Path
 
 from pixguard.config import StreamingConfig, load_bundle, load_streaming_config
+from pixguard.infra.spark import build_spark_session
 from pixguard.log_setup import configure_logging
-from pixguard.spark import build_spark_session
 
 log = logging.getLogger("pixguard.jobs")
 
@@ -34,7 +34,7 @@ def run_smoke_ingest_job(argv: list[str] | None = None) -> int:
     args = _job_args("Land the smoke topic in its Delta table (the connectors' check)", argv)
     bundle = load_bundle(target=args.target)
     config = _config(args, bundle)
-    spark = build_spark_session(bundle, "ingest_smoke")
+    spark = build_spark_session(bundle, "smoke")
     query = start_smoke_ingest(spark, bundle, config, available_now=args.available_now)
     query.awaitTermination()
     progress = query.lastProgress or {}

@@ -78,7 +78,7 @@ def dagbag(bundle: Bundle) -> dict:
 
 def test_every_dag_imports_without_errors_or_heavy_imports(dagbag: dict) -> None:
     assert dagbag["errors"] == {}
-    assert {"pix_streaming", "pix_delta_maintenance", "pix_model_retraining", "pix_ingest_smoke"} <= set(dagbag["dags"])
+    assert {"pix_streaming", "pix_maintenance", "pix_retrain", "pix_smoke"} <= set(dagbag["dags"])
     assert dagbag["heavy"] == [], "DAG files must keep pyspark/mlflow/great_expectations inside tasks"
     for dag_id, dag in dagbag["dags"].items():
         assert "pixguard" in dag["tags"], dag_id
@@ -95,7 +95,7 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
     assert streaming["supervise_stream"]["type"] == "SupervisedSparkSubmitOperator"
     assert streaming["supervise_stream"]["retries"] == bundle.job("streaming").retries
 
-    maintenance = dags["pix_delta_maintenance"]
+    maintenance = dags["pix_maintenance"]
     assert {t: v["downstream"] for t, v in maintenance["tasks"].items()} == {
         "compact": ["summarize", "vacuum"],
         "vacuum": ["summarize", "validate"],
@@ -109,10 +109,10 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
         "summarize": "all_success",  # upstream of every step: a failed one still fails the run
     }
     assert maintenance["tasks"]["compact"]["type"] == "SparkSubmitOperator"
-    assert maintenance["tasks"]["compact"]["timeout_s"] == bundle.job("compaction").timeout_s
-    assert maintenance["schedule"] == bundle.job("compaction").schedule
+    assert maintenance["tasks"]["compact"]["timeout_s"] == bundle.job("maintenance").timeout_s
+    assert maintenance["schedule"] == bundle.job("maintenance").schedule
 
-    retraining = dags["pix_model_retraining"]
+    retraining = dags["pix_retrain"]
     assert {t: v["downstream"] for t, v in retraining["tasks"].items()} == {"train": ["promote"], "promote": []}
     assert retraining["tasks"]["train"]["type"] == "SparkSubmitOperator"
     assert retraining["schedule"] == bundle.job("retrain").schedule
@@ -131,7 +131,7 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
 
     from delta.tables import DeltaTable
 
-    from pixguard.schema import TRANSACTION_FIELDS
+    from pixguard.domain.schema import TRANSACTION_FIELDS
     from pixguard.stream.backfill import backfill_decisions
     from pixguard.stream.raw import to_raw_records
     from pixguard.stream.validate import parse_transactions
@@ -166,7 +166,7 @@ def test_maintenance_leaves_fewer_files_with_the_same_rows(
     before = {t: detail(p) for t, p in tables.items()}
     assert all(files >= 8 and rows == 200 for files, rows in before.values()), before
 
-    result = airflow(airflow_db, home, "dags", "test", "pix_delta_maintenance")
+    result = airflow(airflow_db, home, "dags", "test", "pix_maintenance")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
 
     for table, path in tables.items():
@@ -224,7 +224,7 @@ def test_retraining_dag_registers_a_new_challenger_version(
 
     try:
         conf = json.dumps({"training_settings": str(training_file)})
-        result = airflow(airflow_db, home, "dags", "test", "pix_model_retraining", "--conf", conf)
+        result = airflow(airflow_db, home, "dags", "test", "pix_retrain", "--conf", conf)
         output = result.stdout + result.stderr
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
 
@@ -256,8 +256,8 @@ def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
 ) -> None:  # noqa: ANN001
     from confluent_kafka import Consumer
 
-    from pixguard.producer import make_producer, publish
-    from pixguard.supervisor import JobSlot, request_stop
+    from pixguard.infra.producer import make_producer, publish
+    from pixguard.orchestration.supervisor import JobSlot, request_stop
     from tests.unit.test_validate import encode, good_message
 
     bundle, config = isolated

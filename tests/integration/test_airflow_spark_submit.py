@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from pixguard.kafka_topics import ensure_topics
-from pixguard.producer import make_producer, publish
+from pixguard.infra.kafka_topics import ensure_topics
+from pixguard.infra.producer import make_producer, publish
 from pixguard.stack.airflow_server import airflow_command
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ def test_dags_test_runs_spark_submit_from_the_bundle(bundle, streaming_config, k
     publish(make_producer(bundle.target.kafka), streaming_config.topics.smoke.name, records)
 
     assert airflow_command(bundle, "db", "migrate").returncode == 0
-    result = airflow_command(bundle, "dags", "test", "pix_ingest_smoke")
+    result = airflow_command(bundle, "dags", "test", "pix_smoke")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "state=success" in result.stdout + result.stderr
 

@@ -22,7 +22,7 @@ from pixguard.stack.airflow_server import AirflowServer
 
 pytestmark = pytest.mark.integration
 
-DAG_IDS = ("pix_streaming", "pix_delta_maintenance", "pix_model_retraining")
+DAG_IDS = ("pix_streaming", "pix_maintenance", "pix_retrain")
 NAVIGATED = "Inspected target navigated or closed"  # Chrome DevTools Protocol, error -32000
 
 

@@ -42,7 +42,7 @@ def test_a_new_hot_path_seeds_from_a_copy_of_the_archive_made_once_and_dropped_a
     not from an archive that has meanwhile taken in that batch's own decisions."""
     from pyspark.sql import functions as F
 
-    from pixguard.schema import transaction_schema
+    from pixguard.domain.schema import transaction_schema
 
     bundle, config = isolated
     decisions = bundle.target.table_path(config.tables.decisions)

@@ -27,8 +27,8 @@ import yaml
 
 from pixguard.config import Bundle, load_bundle
 from pixguard.features.model_input import MODEL_FEATURES
+from pixguard.infra.producer import make_producer, publish
 from pixguard.model.publish import log_fraud_model
-from pixguard.producer import make_producer, publish
 from pixguard.stack.airflow_server import spark_connection
 from pixguard.stack.processes import ManagedProcess, free_port
 from tests.hot_path_helpers import tiny_booster
@@ -131,7 +131,7 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pixguard.supervisor import JobSlot, checkpoint_probe, request_stop
+    from pixguard.orchestration.supervisor import JobSlot, checkpoint_probe, request_stop
 
     local, config = isolated
     master_url, master_ui = standalone_cluster
@@ -230,7 +230,7 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
         "import sys\n"
         "from pixguard.config import load_bundle\n"
         "from pixguard.simulator.documents import is_valid_cpf\n"
-        "from pixguard.spark import build_spark_session\n"
+        "from pixguard.infra.spark import build_spark_session\n"
         "spark = build_spark_session(load_bundle(target='cluster'), 'retrain')\n"
         "documents = spark.read.format('delta').load(sys.argv[1]).select('payer_document').rdd\n"
         "checked = documents.map(lambda row: is_valid_cpf(row.payer_document)).collect()\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixguard.producer import make_producer, publish
+from pixguard.infra.producer import make_producer, publish
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_hot_reload import wait_for
 from tests.unit.test_validate import good_message, valid_cpf

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pixguard.features.model_input import MODEL_FEATURES
+from pixguard.infra.producer import make_producer, publish
 from pixguard.model.publish import log_fraud_model
-from pixguard.producer import make_producer, publish
 from pixguard.stream.job import start_hot_path_query
 from tests.hot_path_helpers import tiny_booster
 from tests.integration.kafka_helpers import read_topic

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pixguard.producer import make_producer, publish
+from pixguard.infra.producer import make_producer, publish
 from pixguard.stream.ingest import start_raw_ingest
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def test_n_messages_land_in_delta_exactly_once_even_when_the_query_restarts(
 def test_the_smoke_check_lands_its_messages_and_leaves_the_payments_alone(isolated, spark) -> None:  # noqa: ANN001
     from pathlib import Path
 
-    from pixguard.smoke import run_smoke
+    from pixguard.stack.smoke import run_smoke
     from tests.integration.kafka_helpers import read_topic
 
     bundle, config = isolated
@@ -69,7 +69,7 @@ def test_the_dict_mirror_appends_keys_and_marks_to_the_tables_a_new_hot_path_see
 ) -> None:  # noqa: ANN001
     from datetime import datetime
 
-    from pixguard.schema import KEY_REGISTRY_FIELDS, ddl_of
+    from pixguard.domain.schema import KEY_REGISTRY_FIELDS, ddl_of
     from pixguard.stream.archive import start_dict_mirror_queries
     from pixguard.stream.seed import hot_path_seeds
 

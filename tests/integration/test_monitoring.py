@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pixguard.config import AlertRule
-from pixguard.contract import load_transaction_checks
+from pixguard.domain.contract import load_transaction_checks
+from pixguard.infra.producer import make_producer, publish
 from pixguard.monitoring.alert_sinks import ops_alert_sinks
 from pixguard.monitoring.job_monitor import JobMonitor
-from pixguard.producer import make_producer, publish
 from pixguard.stream.archive import DECISIONS_ARCHIVE_QUERY, start_archive_queries
 from pixguard.stream.hot_path import HOT_PATH_QUERY
 from pixguard.stream.job import start_hot_path_query

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import TRANSACTION_FIELDS
 from pixguard.simulator.history import simulate_history
 from pixguard.simulator.identifiers import is_valid_key
 from pixguard.simulator.population import generate_population

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixguard.producer import make_producer, publish
-from pixguard.rules import parse_rules
+from pixguard.domain.rules import parse_rules
+from pixguard.infra.producer import make_producer, publish
 from pixguard.stream.job import run_streaming_job
 from pixguard.stream.reconcile import reconcile
 from tests.integration.kafka_helpers import read_topic

@@ -50,7 +50,7 @@ def test_project_bundle_and_config_are_valid(monkeypatch: pytest.MonkeyPatch, tm
     assert bundle.target.kafka.embedded and bundle.target.mlflow.embedded
     assert bundle.target.storage_root == f"{tmp_path}/data"
     assert "delta-spark_4.2_2.13" in bundle.target.spark.conf["spark.jars.packages"]
-    assert {"streaming", "compaction", "retrain"} <= set(bundle.jobs)
+    assert {"streaming", "maintenance", "retrain"} <= set(bundle.jobs)
     config = load_streaming_config(PROJECT_ROOT)
     assert config.topics.transactions.name == "pix.transactions"
     assert len(config.topics.all()) == 10 and config.topics.dict_keys.name == "pix.dict-keys"
@@ -202,7 +202,7 @@ def test_cli_validate_exits_non_zero_naming_the_problem(
 
 
 def test_every_job_session_carries_the_feature_jar_before_the_bundle_s_own_jars(tmp_path: Path) -> None:
-    from pixguard.spark import FEATURES_JAR, spark_conf
+    from pixguard.infra.spark import FEATURES_JAR, spark_conf
 
     root = write_bundle(tmp_path, MINIMAL_BUNDLE.replace("spark.ui.enabled: false", "spark.jars: /opt/extra.jar"))
     bundle = load_bundle(root, state_dir=tmp_path / "state")
@@ -216,7 +216,7 @@ def test_every_job_session_carries_the_feature_jar_before_the_bundle_s_own_jars(
 def test_spark_pyspark_python_in_the_target_or_the_job_conf_wins_over_executor_python(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pixguard.spark import executor_python
+    from pixguard.infra.spark import executor_python
 
     monkeypatch.setenv("PIXGUARD_TEST_STORAGE", "s3a://lake/pix")
     cluster_spark = 'spark: {master: "${env:PIXGUARD_TEST_MASTER:-yarn}", deploy_mode: cluster}'

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.contract import ContractError, compile_expectations, load_transaction_checks
+from pixguard.domain.contract import ContractError, compile_expectations, load_transaction_checks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

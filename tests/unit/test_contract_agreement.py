@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixguard.contract import TRANSACTION_CONTRACT, load_transaction_checks
-from pixguard.quality import validate_dataframe
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.contract import TRANSACTION_CONTRACT, load_transaction_checks
+from pixguard.domain.schema import TRANSACTION_FIELDS
+from pixguard.infra.quality import validate_dataframe
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from pixguard.demo import RunTally
+from pixguard.cli.demo import RunTally
 
 SINCE = datetime(2026, 11, 27, 13, 48, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixguard.documents import valid_document_sql
+from pixguard.domain.documents import valid_document_sql
 from pixguard.simulator.documents import cnpjs, cpfs
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import TRANSACTION_FIELDS
 from tests.hot_path_helpers import by_end_to_end_id, run_hot_path
 from tests.unit.test_validate import good_message, valid_cnpj, valid_cpf
 
@@ -30,8 +30,8 @@ def run_batches(spark, bundle, streaming_config):  # noqa: ANN001, ANN201
 
 
 def seeds_of(spark, history: list[dict]):  # noqa: ANN001, ANN201
-    from pixguard.jvm import empty_frame
-    from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, ddl_of
+    from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, ddl_of
+    from pixguard.infra.jvm import empty_frame
     from pixguard.stream.seed import PAST_PAYMENT_COLUMNS, Seeds
 
     ddl = ", ".join(f"{n} {k}" for n, k in TRANSACTION_FIELDS.items())

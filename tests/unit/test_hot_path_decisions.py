@@ -70,8 +70,8 @@ def test_a_new_query_starts_from_the_dict_entries_the_archive_holds(
     streaming_config,  # noqa: ANN001
     tmp_path: Path,
 ) -> None:
-    from pixguard.jvm import empty_frame
-    from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
+    from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
+    from pixguard.infra.jvm import empty_frame
     from pixguard.stream.seed import PAST_PAYMENT_COLUMNS, Seeds
 
     shop = good_message()["payee_key"]

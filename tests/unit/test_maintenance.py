@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.maintenance import compact, validate_table
+from pixguard.orchestration.maintenance import compact, validate_table
 from pixguard.stream.raw import as_kafka_records, to_raw_records
 from pixguard.stream.validate import parse_transactions
 from tests.unit.test_validate import encode, good_message, kafka_rows

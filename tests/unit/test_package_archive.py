@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pixguard
-from pixguard.package_archive import build_package_archive
+from pixguard.infra.package_archive import build_package_archive
 
 PACKAGE_DIR = Path(pixguard.__file__).resolve().parent
 
@@ -41,9 +41,9 @@ def test_an_interpreter_without_the_project_imports_it_from_the_archive(tmp_path
     """`python -S` sees neither site-packages nor the editable install: only the zip provides pixguard
     (documents.py needs the standard library alone)."""
     archive = build_package_archive(tmp_path)
-    probe = "import sys; sys.path.insert(0, sys.argv[1]); import pixguard.documents as d; print(d.__file__)"
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import pixguard.domain.documents as d; print(d.__file__)"
     without = subprocess.run([sys.executable, "-S", "-c", "import pixguard"], capture_output=True, text=True)
     assert without.returncode != 0 and "No module named 'pixguard'" in without.stderr
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(archive)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{archive}/pixguard/documents.py"
+    assert result.stdout.strip() == f"{archive}/pixguard/domain/documents.py"

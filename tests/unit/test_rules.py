@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.rules import RuleError, RuleWatcher, compile_rules
+from pixguard.domain.rules import RuleError, RuleWatcher, compile_rules
 
 SCHEMA = "amount_brl decimal(18,2), payer_amount_sum_24h double, payer_tx_count_10m long, payee_key string"
 

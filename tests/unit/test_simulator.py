@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import TRANSACTION_FIELDS
 from pixguard.simulator.documents import is_valid_cnpj, is_valid_cpf
 from pixguard.simulator.generator import IdSequence, report_delays_hours, simulate_window, to_messages
 from pixguard.simulator.history import simulate_history

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pixguard.config import load_bundle
-from pixguard.spark import spark_conf
+from pixguard.infra.spark import spark_conf
 from pixguard.stack.jars import parse_coordinates
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pixguard.config import OrchestrationSettings
-from pixguard.supervisor import (
+from pixguard.orchestration.supervisor import (
     AlreadySupervised,
     JobSlot,
     Progress,
@@ -125,7 +125,7 @@ def test_the_supervisor_gives_up_after_max_consecutive_failures_and_alerts_once(
 
 
 def test_a_running_job_is_adopted_not_started_twice_and_a_stop_request_ends_supervision(tmp_path: Path) -> None:
-    from pixguard.supervisor import request_stop
+    from pixguard.orchestration.supervisor import request_stop
 
     clock, alerts = FakeClock(), []
     slot = JobSlot(tmp_path, "/ckpt")
@@ -208,8 +208,8 @@ def test_a_dead_leaders_leftover_group_is_stopped(tmp_path: Path) -> None:
 def test_killing_the_airflow_task_ends_supervision_instead_of_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pixguard.airflow_operators import SupervisedSparkSubmitOperator
-    from pixguard.orchestration import bundle_for_dags
+    from pixguard.orchestration.dags import bundle_for_dags
+    from pixguard.orchestration.operators import SupervisedSparkSubmitOperator
 
     monkeypatch.setenv("PIXGUARD_HOME", str(tmp_path / "home"))
     SupervisedSparkSubmitOperator(task_id="supervise", application="jobs/streaming.py").on_kill()
@@ -220,7 +220,7 @@ def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monke
     """Stopping spark-submit would not stop a driver running on the cluster: refused before anything
     is started, naming the key to change."""
     from pixguard.config import ConfigError, load_bundle, load_streaming_config
-    from pixguard.supervisor import supervise_streaming
+    from pixguard.orchestration.supervisor import supervise_streaming
     from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
 
     monkeypatch.setenv("PIXGUARD_TEST_STORAGE", str(tmp_path / "lake"))
@@ -236,7 +236,7 @@ def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monke
 def test_checkpoints_are_found_as_spark_names_them(tmp_path: Path) -> None:
     from pyarrow import fs
 
-    from pixguard.supervisor import checkpoint_filesystem
+    from pixguard.orchestration.supervisor import checkpoint_filesystem
 
     for name in (str(tmp_path), tmp_path.as_uri(), f"file:{tmp_path}"):  # file:/x is Hadoop's own spelling
         filesystem, path = checkpoint_filesystem(name)
@@ -250,7 +250,7 @@ def test_checkpoints_are_found_as_spark_names_them(tmp_path: Path) -> None:
 def test_a_checkpoint_that_cannot_be_read_is_not_taken_for_a_stall(tmp_path: Path) -> None:
     """Storage failing for a poll (here: `commits` is not a folder): no commit time and nothing known
     to wait, so the supervisor neither restarts the job as stalled nor dies."""
-    from pixguard.supervisor import read_progress
+    from pixguard.orchestration.supervisor import read_progress
 
     checkpoint = tmp_path / "decisions"
     checkpoint.mkdir()
@@ -319,7 +319,7 @@ def test_the_supervisor_of_a_retried_task_resolves_the_alert_its_predecessor_fir
 ) -> None:
     import pixguard.monitoring.alert_sinks as alert_sinks
     from pixguard.config import load_bundle, load_streaming_config
-    from pixguard.supervisor import ops_alert
+    from pixguard.orchestration.supervisor import ops_alert
     from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
 
     sent = []
@@ -378,7 +378,7 @@ def test_a_supervisor_alert_reaches_the_configured_webhook(tmp_path: Path, monke
 
     import pixguard.monitoring.alert_sinks as alert_sinks
     from pixguard.config import load_bundle, load_streaming_config
-    from pixguard.supervisor import ops_alert
+    from pixguard.orchestration.supervisor import ops_alert
     from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
 
     received: list[dict] = []

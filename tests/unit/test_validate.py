@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pixguard.contract import load_transaction_checks
+from pixguard.domain.contract import load_transaction_checks
 from pixguard.stream.validate import (
     EventTimeBounds,
     parse_transactions,

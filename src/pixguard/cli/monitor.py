@@ -102,8 +102,8 @@ def print_job_view(config: StreamingConfig) -> bool:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pixguard.infra.spark import build_spark_session
     from pixguard.monitoring.report import render_report, report_data
-    from pixguard.spark import build_spark_session
 
     bundle = bundle_from(args)
     config = load_streaming_config(bundle.project_root)
@@ -120,7 +120,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Exit 0 when every consumed record has exactly one outcome in the archive, 1 when not."""
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
     from pixguard.stream.reconcile import reconcile
 
     bundle = bundle_from(args)

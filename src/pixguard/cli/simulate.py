@@ -29,8 +29,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from pixguard.infra.spark import build_spark_session
     from pixguard.simulator.replay import ReplayError, replay
-    from pixguard.spark import build_spark_session
 
     bundle = bundle_from(args)
     config = load_streaming_config(bundle.project_root)

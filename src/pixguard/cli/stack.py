@@ -44,7 +44,7 @@ def cmd_bundle_connection(args: argparse.Namespace) -> int:
 
 def cmd_bundle_jars(args: argparse.Namespace) -> int:
     """Resolve the target's spark.jars.packages into the cache (once; instant afterwards)."""
-    from pixguard.spark import spark_conf
+    from pixguard.infra.spark import spark_conf
 
     bundle = _bundle(args)
     for job in bundle.jobs:
@@ -101,7 +101,7 @@ def _print_status(statuses: list) -> None:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from pixguard.smoke import run_smoke
+    from pixguard.stack.smoke import run_smoke
 
     bundle = _bundle(args)
     result = run_smoke(bundle, load_streaming_config(bundle.project_root), args.count)

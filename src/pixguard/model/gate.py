@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixguard.quality import ExpectationOutcome, ValidationReport, validate_dataframe
+from pixguard.infra.quality import ExpectationOutcome, ValidationReport, validate_dataframe
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

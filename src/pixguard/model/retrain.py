@@ -241,12 +241,31 @@ def bootstrap_champion(spark: SparkSession, bundle: Bundle, config: StreamingCon
     return result
 
 
+def promote_challenger(
+    bundle: Bundle, config: StreamingConfig, training_file: str | None = None, policy_file: str | None = None
+) -> dict:
+    """The step after training in Airflow's `pix_retrain` (what `pixguard model promote` does): the
+    promotion policy on the version behind `challenger` (model_registry/ by default; a run may name
+    other files, as the job was given). A refusal is an outcome, tagged on the version, not a failure."""
+    uri, name = bundle.target.mlflow.tracking_uri, bundle.target.mlflow.registered_model
+    settings = load_training_settings(bundle.project_root, Path(training_file) if training_file else None)
+    policy = load_promotion_policy(bundle.project_root, Path(policy_file) if policy_file else None)
+    version = registry.alias_version(registry.registry_client(uri), name, registry.CHALLENGER)
+    if version is None:
+        raise registry.RegistryError(f"{name} has no {registry.CHALLENGER} version to promote")
+    try:
+        result = registry.promote(uri, name, version, policy, config.scoring.review_threshold, settings.alert_budgets)
+    except registry.RegistryError as exc:  # already champion: nothing to move
+        return {"version": version, "promoted": False, "reason": str(exc)}
+    return {"version": version, "promoted": result.promoted, "reason": result.decision.reason}
+
+
 # ------------------------------------------------------------------ entry point (jobs/retrain.py)
 
 
 def retrain_entry(argv: list[str] | None = None) -> int:
     from pixguard.config import load_bundle, load_streaming_config
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
 
     parser = argparse.ArgumentParser(description="Retrain the fraud model and apply the promotion policy")
     parser.add_argument("--target", default=None, help="bundle target (default: PIXGUARD_TARGET, else the default)")

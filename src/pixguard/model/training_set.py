@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from pixguard.domain.rules import RULE_HITS
 from pixguard.features.model_input import MODEL_FEATURES, with_model_features
 from pixguard.model.settings import TrainingSettings
-from pixguard.rules import RULE_HITS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

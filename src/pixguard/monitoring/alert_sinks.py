@@ -38,7 +38,7 @@ class KafkaAlertSink:
         self._producer = None
 
     def send(self, event: AlertEvent) -> None:
-        from pixguard.producer import make_producer, publish
+        from pixguard.infra.producer import make_producer, publish
 
         if self._producer is None:
             self._producer = make_producer(self.kafka, **{"linger.ms": "0"})

@@ -282,7 +282,7 @@ def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConf
     """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
     if not config.monitoring.enabled:
         return None
-    from pixguard.contract import load_transaction_checks
+    from pixguard.domain.contract import load_transaction_checks
     from pixguard.stream.validate import quarantine_reason_codes
 
     open_alerts = bundle.state_dir / "run" / f"{job}-open-alerts.json"

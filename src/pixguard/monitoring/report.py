@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pixguard.delta_tables import read_if_exists
+from pixguard.infra.delta_tables import read_if_exists
 from pixguard.monitoring.masking import mask_text
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """The DICT mirror's messages: keys registered and fraud marks made during a simulation, one message
-per row of key_registry or dict_marks (schema: pixguard.schema.KEY_REGISTRY_FIELDS, DICT_MARK_FIELDS)."""
+per row of key_registry or dict_marks (schema: pixguard.domain.schema.KEY_REGISTRY_FIELDS, DICT_MARK_FIELDS)."""
 
 from __future__ import annotations
 

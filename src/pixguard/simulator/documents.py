@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pixguard.documents import CNPJ_WEIGHTS, CPF_WEIGHTS
+from pixguard.domain.documents import CNPJ_WEIGHTS, CPF_WEIGHTS
 
 _CPF_WEIGHTS_1, _CPF_WEIGHTS_2 = (np.array(w) for w in CPF_WEIGHTS)
 _CNPJ_WEIGHTS_1, _CNPJ_WEIGHTS_2 = (np.array(w) for w in CNPJ_WEIGHTS)

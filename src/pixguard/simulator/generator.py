@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import TRANSACTION_FIELDS
 from pixguard.simulator.identifiers import end_to_end_ids
 from pixguard.simulator.population import Population
 from pixguard.simulator.scenarios import SCENARIOS

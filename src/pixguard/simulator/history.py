@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
+from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
 from pixguard.simulator.generator import TRUTH_COLUMNS, IdSequence, SimulatedTraffic, simulate_window
 from pixguard.simulator.live import id_salt
 from pixguard.simulator.population import Population, generate_population

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.producer import AckedSender, make_producer
+from pixguard.infra.producer import AckedSender, make_producer
 from pixguard.simulator.dict_feed import key_messages, mark_messages
 from pixguard.simulator.generator import IdSequence, message_keys, simulate_window, to_messages
 from pixguard.simulator.population import generate_population

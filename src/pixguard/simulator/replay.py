@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.producer import AckedSender, make_producer
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import TRANSACTION_FIELDS
+from pixguard.infra.producer import AckedSender, make_producer
 from pixguard.simulator.reports import report_message
 
 LABEL_COLUMNS = ("is_fraud", "reported_at")  # optional: labels in the file go to the reports topic
@@ -94,7 +94,7 @@ def first_contract_violation(
     be sent (None: now); the first refusal, described."""
     from pyspark.sql import functions as F
 
-    from pixguard.contract import load_transaction_checks
+    from pixguard.domain.contract import load_transaction_checks
     from pixguard.stream.validate import (
         QUARANTINE_REASONS,
         EventTimeBounds,

@@ -1,4 +1,4 @@
-"""Fraud reports (MED claims) as messages on the reports topic (schema: pixguard.schema.LABEL_FIELDS)."""
+"""Fraud reports (MED claims) as messages on the reports topic (schema: pixguard.domain.schema.LABEL_FIELDS)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.kafka_topics import ensure_topics
+from pixguard.infra.kafka_topics import ensure_topics
 from pixguard.simulator.history import HISTORY_TOPIC, HistorySummary, write_history
 from pixguard.simulator.live import LiveSummary, simulate_live
 from pixguard.simulator.settings import SimulatorConfig
@@ -33,7 +33,7 @@ def run_history(
     end: pd.Timestamp | None = None,
     backfill: bool = True,
 ) -> HistoryRun:
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
     from pixguard.stream.backfill import backfill_decisions
 
     spark = build_spark_session(bundle, "streaming", app_name="pixguard-history")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.kafka_topics import ensure_topics
+from pixguard.infra.kafka_topics import ensure_topics
 from pixguard.stack.airflow_server import AirflowServer
 from pixguard.stack.kafka import KafkaBroker
 from pixguard.stack.mlflow_server import MlflowServer

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.jvm import jvm_package
-from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, label_schema, struct_of
+from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, label_schema, struct_of
+from pixguard.infra.jvm import jvm_package
 from pixguard.stream.hot_path import decision_record_schema
 from pixguard.stream.sinks import start_delta_stream
 from pixguard.stream.sources import read_kafka_stream

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.contract import load_transaction_checks
-from pixguard.schema import TRANSACTION_FIELDS
+from pixguard.domain.contract import load_transaction_checks
+from pixguard.domain.schema import TRANSACTION_FIELDS
 from pixguard.stream.archive import decided_rows, decision_log_schema, quarantined_rows
 from pixguard.stream.hot_path import (
     HotPathTopics,

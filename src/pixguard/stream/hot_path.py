@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.contract import load_transaction_checks
+from pixguard.domain.contract import load_transaction_checks
+from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, struct_of
 from pixguard.features.behaviour import STATE_TTL_MS
 from pixguard.features.calendar import with_calendar_features
-from pixguard.jvm import empty_frame, jvm_package
-from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, struct_of
+from pixguard.infra.jvm import empty_frame, jvm_package
 from pixguard.stream.sources import read_kafka_topics
 from pixguard.stream.validate import (
     KAFKA_COORDINATES,

@@ -2,7 +2,7 @@
 
 - raw_ingest: pix.transactions -> transactions_raw, beside the decisions (stream/job.py);
 - smoke_ingest: topics.smoke -> tables.smoke, the connectors' check (`pixguard smoke`, the
-  `pix_ingest_smoke` DAG). It has a topic, table and checkpoint of its own: run while the stream
+  `pix_smoke` DAG). It has a topic, table and checkpoint of its own: run while the stream
   runs, it must neither feed the decisions messages that are not payments nor share a checkpoint
   with raw_ingest (two queries on one checkpoint corrupt it)."""
 

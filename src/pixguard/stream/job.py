@@ -18,7 +18,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.contract import load_transaction_checks
+from pixguard.domain.contract import load_transaction_checks
 from pixguard.stream.archive import start_archive_queries, start_dict_mirror_queries, start_labels_query
 from pixguard.stream.hot_path import HOT_PATH_QUERY, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.ingest import start_raw_ingest

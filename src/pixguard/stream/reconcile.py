@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.delta_tables import read_if_exists
+from pixguard.infra.delta_tables import read_if_exists
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

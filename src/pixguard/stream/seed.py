@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.delta_tables import read_if_exists
+from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
 from pixguard.features.behaviour import STATE_TTL_MS
-from pixguard.jvm import empty_frame
-from pixguard.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS, TRANSACTION_FIELDS, ddl_of
+from pixguard.infra.delta_tables import read_if_exists
+from pixguard.infra.jvm import empty_frame
 from pixguard.stream import checkpoint_files
 
 if TYPE_CHECKING:

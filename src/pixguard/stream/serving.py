@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixguard.config import Bundle, StreamingConfig
+from pixguard.domain.rules import RuleSet, RuleWatcher
 from pixguard.features.model_input import MODEL_FEATURES, MODEL_INPUT_SQL
-from pixguard.jvm import jvm_package
+from pixguard.infra.jvm import jvm_package
 from pixguard.model.registry import CHAMPION
-from pixguard.rules import RuleSet, RuleWatcher
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

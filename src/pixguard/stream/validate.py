@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pixguard.contract import ColumnCheck
-from pixguard.schema import CORRUPT_RECORD, TRANSACTION_FIELDS, raw_json_schema
+from pixguard.domain.contract import ColumnCheck
+from pixguard.domain.schema import CORRUPT_RECORD, TRANSACTION_FIELDS, raw_json_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

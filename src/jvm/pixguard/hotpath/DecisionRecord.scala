@@ -6,7 +6,7 @@ import pixguard.features.{PayeeHistory, PayerHistory}
 
 /** The columns of a decision, declared once: what the rules and the model inputs see (`ruleSchema`),
   * what a decision record carries on pix.decision-log and pix.alerts and in Delta `decisions`
-  * (`schema`), and the few pix.decisions carries. pixguard/schema.py reads them from here. */
+  * (`schema`), and the few pix.decisions carries. pixguard/domain/schema.py reads them from here. */
 final class DecisionRecord(val paymentSchema: StructType) extends Serializable {
   import DecisionRecord._
 

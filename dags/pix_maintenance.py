@@ -1,19 +1,19 @@
 """Daily Delta maintenance of `decisions` and `transactions_raw`: compaction (ZORDER BY), VACUUM with a
 retention safe for running streams, Great Expectations validation, then a summary of files and bytes.
 
-Thin by design: each step is `jobs/maintenance.py --step ...` (pixguard.maintenance)."""
+Thin by design: each step is `jobs/maintenance.py --step ...` (pixguard.orchestration.maintenance)."""
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, task
 
-from pixguard.maintenance import STEPS
-from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
+from pixguard.orchestration.dags import bundle_for_dags, dag_settings, spark_submit_spec
+from pixguard.orchestration.maintenance import STEPS
 
-JOB = "compaction"
+JOB = "maintenance"
 bundle = bundle_for_dags()
 
 with DAG(
-    dag_id="pix_delta_maintenance",
+    dag_id=f"pix_{JOB}",
     **dag_settings(bundle, JOB),
     tags=["pixguard", "spark", "delta"],
 ) as dag:
@@ -31,7 +31,7 @@ with DAG(
 
     @task
     def summarize(run_id: str | None = None) -> dict:
-        from pixguard.maintenance import summarize as summary_of
+        from pixguard.orchestration.maintenance import summarize as summary_of
 
         return summary_of(bundle, run_id or "manual")
 

@@ -1,5 +1,5 @@
 """Delta maintenance of the tables the stream appends to (`decisions`, `transactions_raw`), run daily
-by Airflow's `pix_delta_maintenance` through `jobs/maintenance.py`:
+by Airflow's `pix_maintenance` through `jobs/maintenance.py`:
 
 - compact: OPTIMIZE with ZORDER BY the configured columns (or, on a table with liquid clustering,
   OPTIMIZE alone, which clusters); micro-batches leave many small files, readers pay for each one;
@@ -20,16 +20,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixguard.contract import TRANSACTION_CONTRACT
+from pixguard.domain.contract import TRANSACTION_CONTRACT
+from pixguard.infra.quality import validate_dataframe
 from pixguard.log_setup import configure_logging
-from pixguard.quality import validate_dataframe
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from pixguard.config import Bundle, StreamingConfig
 
-log = logging.getLogger("pixguard.maintenance")
+log = logging.getLogger("pixguard.orchestration.maintenance")
 
 MAINTAINED_TABLES = ("decisions", "transactions_raw")  # attribute names in config.tables
 STEPS = ("compact", "vacuum", "validate")
@@ -188,7 +188,7 @@ def summarize(bundle: Bundle, run_id: str) -> dict[str, Any]:
 
 def maintenance_entry(argv: list[str] | None = None) -> int:
     from pixguard.config import load_bundle, load_streaming_config
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.spark import build_spark_session
 
     parser = argparse.ArgumentParser(description="Delta maintenance: compact, vacuum, validate")
     parser.add_argument("--target", default=None)
@@ -199,7 +199,7 @@ def maintenance_entry(argv: list[str] | None = None) -> int:
     configure_logging()
     bundle = load_bundle(target=args.target)
     config = load_streaming_config(bundle.project_root, path=Path(args.config) if args.config else None)
-    spark = build_spark_session(bundle, "compaction")
+    spark = build_spark_session(bundle, "maintenance")
     try:
         for step in STEPS if args.step == "all" else (args.step,):
             run_step(spark, bundle, config, step, args.run_id)

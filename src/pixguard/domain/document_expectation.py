@@ -1,7 +1,7 @@
 """`expect_column_values_to_be_valid_cpf_or_cnpj`: the check-digit expectation Great Expectations lacks.
 
 Importing this module registers the expectation and its metric with GE. Its Spark condition is the
-SQL the stream's contract compiler uses (pixguard.documents), so both enforcers judge a document the
+SQL the stream's contract compiler uses (pixguard.domain.documents), so both enforcers judge a document the
 same way.
 """
 
@@ -16,7 +16,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_condition_partial,
 )
 
-from pixguard.documents import valid_document_sql
+from pixguard.domain.documents import valid_document_sql
 
 
 class ColumnValuesValidCpfOrCnpj(ColumnMapMetricProvider):

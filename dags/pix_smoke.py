@@ -1,17 +1,17 @@
 """Land the smoke topic (pix.smoke) in Delta on demand: the connectors' check, safe beside the stream.
 
-Thin by design: the bundle says what to submit and where; pixguard.orchestration builds it."""
+Thin by design: the bundle says what to submit and where; pixguard.orchestration.dags builds it."""
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
-from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
+from pixguard.orchestration.dags import bundle_for_dags, dag_settings, spark_submit_spec
 
-JOB = "ingest_smoke"
+JOB = "smoke"
 bundle = bundle_for_dags()
 
 with DAG(
-    dag_id="pix_ingest_smoke",
+    dag_id=f"pix_{JOB}",
     **dag_settings(bundle, JOB),
     tags=["pixguard", "spark"],
 ) as dag:

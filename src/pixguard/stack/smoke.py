@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.delta_tables import read_if_exists
-from pixguard.producer import make_producer, publish
+from pixguard.infra.delta_tables import read_if_exists
+from pixguard.infra.producer import make_producer, publish
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class SmokeResult:
 def run_smoke(bundle: Bundle, config: StreamingConfig, count: int) -> SmokeResult:
     from pyspark.sql import functions as F
 
-    from pixguard.kafka_topics import ensure_topics
-    from pixguard.spark import build_spark_session
+    from pixguard.infra.kafka_topics import ensure_topics
+    from pixguard.infra.spark import build_spark_session
     from pixguard.stream.ingest import start_smoke_ingest
 
     started = time.monotonic()
@@ -50,7 +50,7 @@ def run_smoke(bundle: Bundle, config: StreamingConfig, count: int) -> SmokeResul
     records = ((f"smoke-{i % 16}".encode(), json.dumps({"smoke_run": run_id, "seq": i}).encode()) for i in range(count))
     published = publish(make_producer(bundle.target.kafka), topic, records)
 
-    spark = build_spark_session(bundle, "ingest_smoke")
+    spark = build_spark_session(bundle, "smoke")
     path = bundle.target.table_path(config.tables.smoke)
     rows_before = _count_rows(spark, path)
     start_smoke_ingest(spark, bundle, config, available_now=True).awaitTermination()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle
-from pixguard.package_archive import build_package_archive
+from pixguard.infra.package_archive import build_package_archive
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -1,7 +1,7 @@
 """The one operator pixguard adds to Airflow: the Spark provider's SparkSubmitOperator, supervised.
 
 It builds the spark-submit command exactly as the provider does (connection, Spark conf, name and
-arguments from the bundle), then hands it to `pixguard.supervisor`, which keeps one instance of the
+arguments from the bundle), then hands it to `pixguard.orchestration.supervisor`, which keeps one instance of the
 streaming job running: restarts it from its checkpoint when it dies or stalls, and alerts after
 repeated failures. Imported by DAG files only (it imports Airflow)."""
 
@@ -19,8 +19,8 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
 
     def execute(self, context: Any) -> dict:
         from pixguard.config import load_streaming_config
-        from pixguard.orchestration import bundle_for_dags
-        from pixguard.supervisor import supervise_streaming
+        from pixguard.orchestration.dags import bundle_for_dags
+        from pixguard.orchestration.supervisor import supervise_streaming
 
         params = context.get("params") or {}
         bundle = bundle_for_dags()
@@ -46,8 +46,8 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
     def on_kill(self) -> None:
         """The task is being killed (marked failed, timed out, or the worker stops): stop the job it
         supervises, and first tell the supervision loop to end, or it would see a dead job and restart it."""
-        from pixguard.orchestration import bundle_for_dags
-        from pixguard.supervisor import JobSlot, request_stop
+        from pixguard.orchestration.dags import bundle_for_dags
+        from pixguard.orchestration.supervisor import JobSlot, request_stop
 
         slot = JobSlot.for_bundle(bundle_for_dags())
         request_stop(slot)

@@ -2,7 +2,7 @@
 
 Great Expectations validates tables and training sets in batch from the suite as it is. The stream
 cannot afford a GE validation per micro-batch, so this module compiles the same expectations into
-Spark column predicates (pixguard.document_expectation adds the CPF/CNPJ check-digit expectation GE
+Spark column predicates (pixguard.domain.document_expectation adds the CPF/CNPJ check-digit expectation GE
 lacks, on the same SQL); each carries the reason code from the expectation's `meta.reason`, which
 is what a quarantined record is tagged with. Semantics follow GE's: values that are null pass every
 expectation except `not_be_null`, and `row_condition` restricts the rows an expectation applies to.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixguard.documents import valid_document_sql
+from pixguard.domain.documents import valid_document_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import Column

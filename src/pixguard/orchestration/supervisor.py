@@ -40,7 +40,7 @@ from pixguard.stack.processes import ManagedProcess, group_members
 if TYPE_CHECKING:
     from pixguard.config import Bundle, OrchestrationSettings, StreamingConfig
 
-log = logging.getLogger("pixguard.supervisor")
+log = logging.getLogger("pixguard.orchestration.supervisor")
 
 STREAM_QUERY = "hot_path"  # pixguard.stream.hot_path.HOT_PATH_QUERY: the query whose progress matters
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
-log = logging.getLogger("pixguard.rules")
+log = logging.getLogger("pixguard.domain.rules")
 
 RULE_HITS = "rule_hits"
 
@@ -80,7 +80,7 @@ def compile_rules(spark: SparkSession, text: str, source: str, schema: StructTyp
     """Parse and compile every condition against `schema` in `spark`'s JVM."""
     from py4j.protocol import Py4JJavaError
 
-    from pixguard.jvm import jvm_package
+    from pixguard.infra.jvm import jvm_package
 
     version, rules = parse_rules(text, source)
     serving = jvm_package(spark, "pixguard.serving.Serving")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixguard.contract import load_suite
+from pixguard.domain.contract import load_suite
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -39,7 +39,7 @@ def validate_dataframe(df: DataFrame, suite_path: Path) -> ValidationReport:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
 
-    import pixguard.document_expectation  # noqa: F401 (registers the CPF/CNPJ expectation with GE)
+    import pixguard.domain.document_expectation  # noqa: F401 (registers the CPF/CNPJ expectation with GE)
 
     suite_json = load_suite(suite_path)
     context = gx.get_context(mode="ephemeral")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pixguard.config import Bundle, load_bundle
-from pixguard.spark import spark_conf
+from pixguard.infra.spark import spark_conf
 
 
 @dataclass(frozen=True)

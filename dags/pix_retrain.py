@@ -10,13 +10,13 @@ files (params). A failing gate fails `train` before anything is registered."""
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, task
 
-from pixguard.orchestration import bundle_for_dags, dag_settings, spark_submit_spec
+from pixguard.orchestration.dags import bundle_for_dags, dag_settings, spark_submit_spec
 
 JOB = "retrain"
 bundle = bundle_for_dags()
 
 with DAG(
-    dag_id="pix_model_retraining",
+    dag_id=f"pix_{JOB}",
     **dag_settings(bundle, JOB),
     params={
         "training_settings": Param(
@@ -43,7 +43,7 @@ with DAG(
     @task
     def promote(params: dict | None = None) -> dict:
         from pixguard.config import load_streaming_config
-        from pixguard.retraining import promote_challenger
+        from pixguard.model.retrain import promote_challenger
 
         params = params or {}
         config = load_streaming_config(bundle.project_root)

@@ -19,7 +19,7 @@ def jvm_package(spark: SparkSession, name: str) -> Any:
     if not isinstance(found, JavaClass):
         raise RuntimeError(
             f"{name} is not on the Spark classpath: build/pixguard-features.jar is missing from the session "
-            "(`make install` builds it; pixguard.spark adds it to spark.jars)"
+            "(`make install` builds it; pixguard.infra.spark adds it to spark.jars)"
         )
     return found
 

@@ -1,0 +1,1 @@
+"""The Airflow side: DAG wiring, the operators, the streaming supervisor, Delta maintenance."""
