@@ -31,7 +31,7 @@ def test_the_name_follows_the_content(tmp_path: Path) -> None:
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "noise.cpython-311.pyc").write_bytes(b"\0")
     assert build_package_archive(tmp_path / "out", copy) == first  # bytecode is not part of the content
-    (copy / "rules.py").write_text((copy / "rules.py").read_text() + "\n# changed\n")
+    (copy / "domain" / "rules.py").write_text((copy / "domain" / "rules.py").read_text() + "\n# changed\n")
     changed = build_package_archive(tmp_path / "out", copy)
     assert changed != first and changed.is_file() and first.is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([first.name, changed.name])
