@@ -49,7 +49,7 @@ install: system-deps $(VENV)/.installed $(FEATURES_JAR)
 
 # pytest exits 5 when it collects no test: that fails, and says so (make itself reports only 'Error 5').
 test: install browser-deps
-	$(PY) -m pytest || { status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests - failing on purpose" >&2; exit $$status; }
+	$(PY) -m pytest --durations=15 || { status=$$?; [ $$status -ne 5 ] || echo "make test: pytest collected no tests - failing on purpose" >&2; exit $$status; }
 
 # The pure unit tests: no SparkSession (tests/conftest.py marks those that need one `spark`).
 test-unit: install
