@@ -197,6 +197,20 @@ def seed_dict_tables(bundle, config, simulator, seed: int, days: int) -> dict:  
     return {"history_days": days, "dict_keys": run.history.keys, "dict_marks": run.history.marks}
 
 
+def print_timeline(decided_ms: np.ndarray, latency_s: np.ndarray, step_s: int = 10) -> None:
+    """Latency by decision time, to stderr: shows whether the tail comes in periodic spikes (what
+    else runs on the cores every so often) or all along."""
+    window = (decided_ms - decided_ms.min()) // (step_s * 1000)
+    for start in np.unique(window):
+        part = latency_s[window == start]
+        print(
+            f"  t+{int(start) * step_s:4d}s {part.size:6d} decided  p50 {np.percentile(part, 50):6.2f} s"
+            f"  p99 {np.percentile(part, 99):6.2f} s  max {part.max():6.2f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def champion_version(bundle) -> str | None:  # noqa: ANN001
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -286,6 +300,8 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
 
     measured = np.array([(decided, event) for decided, event, _ in watcher.seen[base:]], dtype=np.int64)
     latency = (measured[:, 0] - measured[:, 1]) / 1000.0 if len(measured) else np.array([np.nan])
+    if len(measured):
+        print_timeline(measured[:, 0], latency)
     job_latency = watcher.job_latencies_s(base)
     if not len(job_latency):
         job_latency = np.array([np.nan])
