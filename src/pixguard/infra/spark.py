@@ -124,15 +124,3 @@ def scheduler_pool(spark: SparkSession, pool: str) -> Iterator[None]:
         yield
     finally:
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", previous)  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def sql_conf(spark: SparkSession, key: str, value: object) -> Iterator[None]:
-    """The session's SQL setting `key` while queries are started inside (a new streaming checkpoint
-    records its shuffle partitions, for instance), the previous value after."""
-    previous = spark.conf.get(key)
-    spark.conf.set(key, str(value))
-    try:
-        yield
-    finally:
-        spark.conf.set(key, previous)

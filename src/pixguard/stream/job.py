@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.domain.contract import load_transaction_checks
-from pixguard.infra.spark import scheduler_pool, sql_conf
+from pixguard.infra.spark import scheduler_pool
 from pixguard.stream.archive import start_archive_queries, start_dict_mirror_queries, start_labels_query
 from pixguard.stream.hot_path import HOT_PATH_QUERY, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.ingest import start_raw_ingest
 from pixguard.stream.seed import hot_path_seeds
 from pixguard.stream.serving import ServingPublisher, compile_model_inputs
-from pixguard.stream.sources import ARCHIVE_READ_TASKS
 from pixguard.stream.validate import quarantine_reason_codes
 
 if TYPE_CHECKING:
@@ -106,9 +105,7 @@ def run_streaming_job(
         queries.append(hot_path)
         if available_now:
             hot_path.awaitTermination()
-        # A new archive checkpoint keeps this many shuffle partitions (Spark pins them per checkpoint):
-        # short tasks, as for the reads (pixguard.stream.sources.ARCHIVE_READ_TASKS).
-        with scheduler_pool(spark, ARCHIVE_POOL), sql_conf(spark, "spark.sql.shuffle.partitions", ARCHIVE_READ_TASKS):
+        with scheduler_pool(spark, ARCHIVE_POOL):
             queries += [
                 *start_archive_queries(spark, bundle, config, reasons, available_now),
                 start_raw_ingest(spark, bundle, config, available_now),
