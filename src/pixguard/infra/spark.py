@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,15 +110,3 @@ def build_spark_session(bundle: Bundle, job_name: str, app_name: str | None = No
     if not settings.is_local:
         spark.sparkContext.addPyFile(str(build_package_archive(bundle.state_dir / "artifacts")))
     return spark
-
-
-@contextlib.contextmanager
-def scheduler_pool(spark: SparkSession, pool: str) -> Iterator[None]:
-    """Queries started inside run their jobs in `pool` (conf/spark-scheduler-pools.xml): a query's
-    thread takes the local properties of the thread that starts it."""
-    previous = spark.sparkContext.getLocalProperty("spark.scheduler.pool")
-    spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)
-    try:
-        yield
-    finally:
-        spark.sparkContext.setLocalProperty("spark.scheduler.pool", previous)  # type: ignore[arg-type]

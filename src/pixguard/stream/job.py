@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.domain.contract import load_transaction_checks
-from pixguard.infra.spark import scheduler_pool
 from pixguard.stream.archive import start_archive_queries, start_dict_mirror_queries, start_labels_query
 from pixguard.stream.hot_path import HOT_PATH_QUERY, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.ingest import start_raw_ingest
@@ -32,10 +31,6 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger("pixguard.stream")
-
-# Spark fair scheduler pools (conf/spark-scheduler-pools.xml): the hot path's jobs before the archive's.
-HOT_PATH_POOL = "hot_path"
-ARCHIVE_POOL = "archive"
 
 
 class FeatureStateMismatch(RuntimeError):
@@ -98,20 +93,18 @@ def run_streaming_job(
     queries: list[StreamingQuery] = []
     publisher: ServingPublisher | None = None
     try:
-        with scheduler_pool(spark, HOT_PATH_POOL):
-            hot_path, publisher = start_hot_path_query(spark, bundle, config, available_now)
+        hot_path, publisher = start_hot_path_query(spark, bundle, config, available_now)
         if monitor is not None:
             monitor.watch_serving(publisher)
         queries.append(hot_path)
         if available_now:
             hot_path.awaitTermination()
-        with scheduler_pool(spark, ARCHIVE_POOL):
-            queries += [
-                *start_archive_queries(spark, bundle, config, reasons, available_now),
-                start_raw_ingest(spark, bundle, config, available_now),
-                start_labels_query(spark, bundle, config, available_now),
-                *start_dict_mirror_queries(spark, bundle, config, available_now),
-            ]
+        queries += [
+            *start_archive_queries(spark, bundle, config, reasons, available_now),
+            start_raw_ingest(spark, bundle, config, available_now),
+            start_labels_query(spark, bundle, config, available_now),
+            *start_dict_mirror_queries(spark, bundle, config, available_now),
+        ]
         if available_now:
             for query in queries:
                 query.awaitTermination()
