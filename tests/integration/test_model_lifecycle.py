@@ -13,12 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pixguard.backtest.report import backtest_report, log_report, render_backtest_report, report_input
+from pixguard.backtest.run import run_backtest
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.model import registry
 from pixguard.model.gate import TrainingSetRejected
 from pixguard.model.retrain import run_retrain
 from pixguard.model.settings import Guardrails, LightGbmSettings, PromotionPolicy, TrainingSettings
 from pixguard.model.training_set import IMMATURE, SPLIT, TEST, TRAIN, read_snapshot, split_windows, training_frame
+from pixguard.simulator.backtest_file import write_backtest_file
 from pixguard.simulator.runs import run_history
 from pixguard.simulator.settings import (
     HistorySettings,
@@ -262,3 +265,50 @@ def test_promotion_policy_forced_promotion_and_rollback(lifecycle, retrained) ->
     # `pixguard model list` shows where the aliases point.
     listed = {row.version: row.aliases for row in registry.list_versions(uri, name)}
     assert "champion" in listed[str(weak)] and "champion" not in listed[str(retrained.version)]
+
+
+def test_a_backtest_of_the_history_decides_as_the_backfill_trains_a_model_and_reports(  # noqa: ANN001
+    lifecycle, retrained, spark, tmp_path
+) -> None:
+    """The same history as a user's file: backtest (same features as the backfill's), a model trained
+    from the backtest that beats the rules on its own held-out window, and the report in MLflow."""
+    from mlflow import MlflowClient
+
+    bundle, config, _ = lifecycle
+    tables = config.tables
+
+    def table(name: str) -> pd.DataFrame:
+        return spark.read.format("delta").load(bundle.target.table_path(name)).toPandas()
+
+    truth, reports = table(tables.transactions_truth), table(tables.fraud_labels)
+    file = write_backtest_file(truth, reports, tmp_path / "history.parquet")
+    keys, marks = tmp_path / "keys.parquet", tmp_path / "marks.parquet"
+    table(tables.key_registry).to_parquet(keys)
+    table(tables.dict_marks).to_parquet(marks)
+    summary = run_backtest(
+        spark, bundle, config, file, "history", retrained.version, dict_keys=keys, dict_marks=marks, progress=False
+    )
+    assert summary.payments == len(truth) and summary.frauds == int(truth["is_fraud"].sum())
+
+    backtested = table("backtest_history").set_index("end_to_end_id").sort_index()
+    backfilled = table(tables.decisions).set_index("end_to_end_id").sort_index()
+    assert list(backtested.index) == list(backfilled.index)
+    for feature in ("payer_tx_count_10m", "payee_distinct_payers_1h", "payee_key_age_days", "payee_dict_marked"):
+        pd.testing.assert_series_equal(backtested[feature], backfilled[feature], check_names=False)
+    assert backtested["model_version"].eq(retrained.version).all() and backtested["score"].notna().all()
+
+    trained = run_retrain(spark, bundle, config, SETTINGS, POLICY, apply_policy=False, backtest="history")
+    model, rules = trained.metrics, trained.baseline_metrics
+    assert model["average_precision"] >= rules["average_precision"] + 0.01, (model, rules)
+    client = MlflowClient(bundle.target.mlflow.tracking_uri)
+    version = client.get_model_version(bundle.target.mlflow.registered_model, trained.version)
+    assert version.tags["trained_on_backtest"] == "history"
+    assert client.get_run(trained.run_id).data.params["decisions_path"].endswith("backtest_history")
+
+    report = backtest_report(report_input(spark, bundle, "history"), "history")
+    run_id = log_report(bundle, report, render_backtest_report(report), retrained.version)
+    assert run_id == retrained.run_id
+    logged = {Path(a.path).name for a in client.list_artifacts(run_id, "backtests")}
+    assert logged == {"backtest_history.html"}
+    both = report.at_budgets.set_index(["ranking", "budget"]).loc[("model", 0.01)]
+    assert client.get_run(run_id).data.metrics["backtest_history_model_recall_at_1pct"] == pytest.approx(both.recall)

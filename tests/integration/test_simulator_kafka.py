@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from pixguard.domain.schema import TRANSACTION_FIELDS
+from pixguard.infra.datasets import DatasetError
 from pixguard.simulator.history import simulate_history
 from pixguard.simulator.identifiers import is_valid_key
 from pixguard.simulator.population import generate_population
-from pixguard.simulator.replay import ReplayError, replay
+from pixguard.simulator.replay import replay
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import (
     DictMarkSettings,
@@ -96,11 +97,11 @@ def test_a_file_that_breaks_the_contract_is_refused_and_nothing_is_sent(isolated
     frame.loc[frame.index[57], "payee_ispb"] = "12AB"
     path = tmp_path / "bad.jsonl"
     frame.to_json(path, orient="records", lines=True)
-    with pytest.raises(ReplayError, match=r"data row 58 .*column payee_ispb: invalid_payee_ispb"):
+    with pytest.raises(DatasetError, match=r"data row 58 .*column payee_ispb: invalid_payee_ispb"):
         replay(spark, bundle, config, path, rate=5_000)
     missing = tmp_path / "missing.parquet"
     frame.drop(columns=["amount_brl"]).to_parquet(missing)
-    with pytest.raises(ReplayError, match="missing column.*amount_brl"):
+    with pytest.raises(DatasetError, match="missing column.*amount_brl"):
         replay(spark, bundle, config, missing, rate=5_000)
     assert read_topic(bundle.target.kafka, config.topics.transactions.name, timeout_s=3) == []
 

@@ -6,20 +6,21 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from pixguard.cli import model, monitor, simulate, stack
+from pixguard.cli import backtest, model, monitor, simulate, stack
 from pixguard.cli.common import Command
 from pixguard.config import ConfigError
 from pixguard.log_setup import configure_logging
 from pixguard.stack.processes import ServiceError
 
-COMMAND_FAMILIES = [stack, simulate, monitor, model]
+COMMAND_FAMILIES = [stack, simulate, backtest, monitor, model]
 
 EXIT_CODES = """exit codes:
   0  done (status: every service ready; reconcile: every record decided or quarantined once)
   1  a failure: a service did not start, the registry refused, a promotion or rollback was not made,
      a smoke check or reconciliation found a difference
   2  a usage or configuration error: an unknown option or part, a bad bundle.yaml or conf/ value
-     (the message names the file and the key), a replay file refused (the row and the column)
+     (the message names the file and the key), a replay or backtest file refused (the row and the
+     column), a model version that cannot be served
   3  status: some service is not ready; model train: the training set failed its quality gate or has
      too few matured labels (nothing registered)"""
 

@@ -34,6 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pixguard.model.retrain import retrain_entry
 
     argv = ["--no-promote"] if args.no_promote else []
+    argv += ["--from-backtest", args.from_backtest] if args.from_backtest else []
     return retrain_entry([*argv, *(["--target", args.target] if args.target else [])])
 
 
@@ -130,6 +131,12 @@ def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
         "train", cmd_train, "retrain on decisions + fraud labels, register a challenger, apply the policy", model_sub
     )
     p_train.add_argument("--no-promote", action="store_true", help="register the challenger only")
+    p_train.add_argument(
+        "--from-backtest",
+        default=None,
+        metavar="NAME",
+        help="train on backtest NAME (`pixguard backtest`): your own labelled history, same maturity and time split",
+    )
     add("list", cmd_list, "versions, aliases and key metrics", model_sub)
     add("history", cmd_history, "every recorded alias move", model_sub)
     p_promote = add("promote", cmd_promote, "make VERSION champion if the promotion policy allows it", model_sub)

@@ -103,19 +103,41 @@ def print_job_view(config: StreamingConfig) -> bool:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pixguard.infra.spark import build_spark_session
-    from pixguard.monitoring.report import render_report, report_data
 
     bundle = bundle_from(args)
     config = load_streaming_config(bundle.project_root)
     spark = build_spark_session(bundle, "streaming", app_name=f"{bundle.name}-report")
     try:
-        page = render_report(report_data(spark, bundle, config), title=f"{bundle.name} streaming report")
+        page = _backtest_page(spark, bundle, args) if args.backtest else _streaming_page(spark, bundle, config)
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     finally:
         spark.stop()
-    out = Path(args.out)
+    out = Path(args.out or (f"backtest-{args.backtest}.html" if args.backtest else "pixguard-report.html"))
     out.write_text(page, encoding="utf-8")
     print(f"report written to {out.resolve()}", file=sys.stderr)
     return 0
+
+
+def _streaming_page(spark, bundle, config: StreamingConfig) -> str:  # noqa: ANN001
+    from pixguard.monitoring.report import render_report, report_data
+
+    return render_report(report_data(spark, bundle, config), title=f"{bundle.name} streaming report")
+
+
+def _backtest_page(spark, bundle, args: argparse.Namespace) -> str:  # noqa: ANN001
+    """The backtest's report; logged to MLflow with the model version that decided it (if one did)."""
+    from pixguard.backtest.report import backtest_report, log_report, render_backtest_report, report_input
+
+    frame = report_input(spark, bundle, args.backtest)
+    report = backtest_report(frame, args.backtest, k=args.top_k)
+    page = render_backtest_report(report)
+    versions = [v for v in frame["model_version"].dropna().unique()]
+    if len(versions) == 1 and not args.no_mlflow:
+        run_id = log_report(bundle, report, page, str(versions[0]))
+        print(f"logged to MLflow: model version {versions[0]} (run {run_id}), artifacts backtests/", file=sys.stderr)
+    return page
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -153,8 +175,15 @@ def register(sub: argparse._SubParsersAction, add: AddCommand) -> None:
         cmd_reconcile,
         "check from the archive that every consumed payment record was decided or quarantined, once (exit 1 if not)",
     )
-    p_report = add("report", cmd_report, "HTML report with plots from stream_metrics and decisions")
-    p_report.add_argument("--out", default="pixguard-report.html", help="output file (default: %(default)s)")
+    p_report = add(
+        "report", cmd_report, "HTML report: the stream's (stream_metrics, decisions) or a backtest's detection quality"
+    )
+    p_report.add_argument(
+        "--out", default=None, help="output file (default: pixguard-report.html, backtest-NAME.html with --backtest)"
+    )
+    p_report.add_argument("--backtest", default=None, metavar="NAME", help="the report of backtest NAME")
+    p_report.add_argument("--top-k", type=int, default=100, help="with --backtest: alerts per day (default 100)")
+    p_report.add_argument("--no-mlflow", action="store_true", help="with --backtest: do not log it to MLflow")
     p_rules = add(
         "prometheus-rules",
         cmd_prometheus_rules,

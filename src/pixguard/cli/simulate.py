@@ -29,8 +29,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from pixguard.infra.datasets import DatasetError
     from pixguard.infra.spark import build_spark_session
-    from pixguard.simulator.replay import ReplayError, replay
+    from pixguard.simulator.replay import replay
 
     bundle = bundle_from(args)
     config = load_streaming_config(bundle.project_root)
@@ -39,7 +40,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         summary = replay(
             spark, bundle, config, Path(args.file), None if args.original_pace else args.rate, args.keep_time
         )
-    except ReplayError as exc:
+    except DatasetError as exc:
         print(f"replay refused: {exc}", file=sys.stderr)
         return 2
     print(summary.text())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pixguard.backtest.run import BacktestTables
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.log_setup import configure_logging
 from pixguard.model import registry
@@ -108,17 +109,25 @@ def run_retrain(
     apply_policy: bool = True,
     data_versions: tuple[int, int] | None = None,
     version_tags: dict[str, str] | None = None,
+    backtest: str | None = None,
 ) -> RetrainResult:
+    """Train on `decisions` and `fraud_labels`, or on backtest `backtest`'s decisions and labels (a
+    user's own history: its freshness is then judged at its own as-of time, not at the run's)."""
     import mlflow
     from pyspark.sql import functions as F
 
     run_at = run_at or datetime.now(UTC)
     tracking_uri = bundle.target.mlflow.tracking_uri
     name = bundle.target.mlflow.registered_model
-    snapshot = read_snapshot(spark, bundle, config, data_versions)
+    tables = None
+    if backtest is not None:
+        backtest_tables = BacktestTables.named(backtest)
+        tables = (backtest_tables.decisions, backtest_tables.labels)
+        version_tags = {**(version_tags or {}), "trained_on_backtest": backtest}
+    snapshot = read_snapshot(spark, bundle, config, data_versions, tables)
     windows = split_windows(as_of or default_as_of(snapshot.decisions, snapshot.labels), settings)
     used = (
-        training_frame(snapshot.decisions, snapshot.labels, windows, run_at)
+        training_frame(snapshot.decisions, snapshot.labels, windows, windows.as_of if backtest else run_at)
         .where(F.col(SPLIT).isin(TRAIN, TEST))
         .persist()
     )
@@ -276,6 +285,9 @@ def retrain_entry(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--promotion-policy", default="", help="instead of the promotion policy file (empty: it)")
     parser.add_argument("--airflow-run", default="", help="the Airflow run that trains: tagged on the new version")
+    parser.add_argument(
+        "--from-backtest", default=None, metavar="NAME", help="train on backtest NAME's decisions and labels"
+    )
     args = parser.parse_args(argv)
     configure_logging()
     bundle = load_bundle(target=args.target)
@@ -293,6 +305,7 @@ def retrain_entry(argv: list[str] | None = None) -> int:
             policy,
             apply_policy=not args.no_promote,
             version_tags={"airflow_run": args.airflow_run} if args.airflow_run else None,
+            backtest=args.from_backtest,
         )
     except TrainingSetRejected as rejected:
         print(f"{rejected}\nreport: {rejected.report_path}", file=sys.stderr)

@@ -176,12 +176,18 @@ def _at_version(spark: SparkSession, path: str, version: int | None) -> tuple[Da
 
 
 def read_snapshot(
-    spark: SparkSession, bundle: Bundle, config: StreamingConfig, versions: tuple[int, int] | None = None
+    spark: SparkSession,
+    bundle: Bundle,
+    config: StreamingConfig,
+    versions: tuple[int, int] | None = None,
+    tables: tuple[str, str] | None = None,
 ) -> Snapshot:
-    """`decisions` and `fraud_labels` at the given (decisions, labels) Delta versions, else the latest:
-    a gate and the training after it must see the same rows while the stream keeps appending."""
-    decisions_path = bundle.target.table_path(config.tables.decisions)
-    labels_path = bundle.target.table_path(config.tables.fraud_labels)
+    """`decisions` and `fraud_labels` (or the `tables` given: a backtest's decisions and labels) at
+    the given (decisions, labels) Delta versions, else the latest: a gate and the training after it
+    must see the same rows while the stream keeps appending."""
+    decisions_table, labels_table = tables or (config.tables.decisions, config.tables.fraud_labels)
+    decisions_path = bundle.target.table_path(decisions_table)
+    labels_path = bundle.target.table_path(labels_table)
     decisions_at, labels_at = versions or (None, None)
     decisions, decisions_version = _at_version(spark, decisions_path, decisions_at)
     labels, labels_version = _at_version(spark, labels_path, labels_at)

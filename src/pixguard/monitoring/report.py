@@ -103,7 +103,7 @@ def report_data(spark: SparkSession, bundle: Bundle, config: StreamingConfig) ->
 # -- rendering (pure) --------------------------------------------------------------------------------
 
 
-def _png(figure) -> str:  # noqa: ANN001
+def png_base64(figure) -> str:  # noqa: ANN001
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -113,13 +113,13 @@ def _png(figure) -> str:  # noqa: ANN001
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _figure(title: str):  # noqa: ANN202
+def new_figure(title: str, size: tuple[float, float] = (9, 3.2)):  # noqa: ANN202
     import matplotlib
 
     matplotlib.use("Agg")  # no display: the report is rendered on servers and in CI
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 3.2))
+    figure, axes = plt.subplots(figsize=size)
     axes.set_title(title)
     return figure, axes
 
@@ -129,7 +129,7 @@ def _no_data(axes) -> None:  # noqa: ANN001
 
 
 def _throughput(data: ReportData) -> str:
-    figure, axes = _figure("Throughput (rows/s) by query")
+    figure, axes = new_figure("Throughput (rows/s) by query")
     if data.progress.empty:
         _no_data(axes)
     else:
@@ -139,11 +139,11 @@ def _throughput(data: ReportData) -> str:
                 rows["progress_at"], rows["processed_rows_per_second"], linestyle="--", label=f"{query} processed"
             )
         axes.legend(fontsize="small")
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _latency(data: ReportData) -> str:
-    figure, axes = _figure("Decision latency per batch (event time to the decision on Kafka, ms)")
+    figure, axes = new_figure("Decision latency per batch (event time to the decision on Kafka, ms)")
     if data.latency.empty:
         _no_data(axes)
     else:
@@ -151,11 +151,11 @@ def _latency(data: ReportData) -> str:
         for column in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms"):
             axes.plot(rows["progress_at"], rows[column], marker=".", label=column.split("_")[1])
         axes.legend(fontsize="small")
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _decisions(data: ReportData) -> str:
-    figure, axes = _figure("Decisions per minute by type")
+    figure, axes = new_figure("Decisions per minute by type")
     if data.decisions_by_minute.empty:
         _no_data(axes)
     else:
@@ -165,28 +165,28 @@ def _decisions(data: ReportData) -> str:
             axes.bar(table.index, table[decision], bottom=bottom, width=0.0006, label=decision)
             bottom = table[decision] if bottom is None else bottom + table[decision]
         axes.legend(fontsize="small")
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _scores(data: ReportData) -> str:
-    figure, axes = _figure("Score distribution (decided transactions with a model score)")
+    figure, axes = new_figure("Score distribution (decided transactions with a model score)")
     if data.score_histogram.empty:
         _no_data(axes)
     else:
         rows = data.score_histogram.sort_values("bin_low")
         axes.bar(rows["bin_low"], rows["n"], width=SCORE_BIN_WIDTH, align="edge")
         axes.set_xlim(0, 1)
-    return _png(figure)
+    return png_base64(figure)
 
 
 def _quarantine(data: ReportData) -> str:
-    figure, axes = _figure("Quarantined records by reason")
+    figure, axes = new_figure("Quarantined records by reason")
     if data.quarantine_reasons.empty:
         _no_data(axes)
     else:
         rows = data.quarantine_reasons.sort_values("n")
         axes.barh([mask_text(str(r)) for r in rows["reason"]], rows["n"])
-    return _png(figure)
+    return png_base64(figure)
 
 
 PLOTS = {

@@ -108,11 +108,7 @@ def write_history(
             "received_at": received["reported_at"],
         }
     )
-    keys = pd.concat([population.keys, traffic.new_keys], ignore_index=True)
-    keys = keys[keys["created_at"] <= end].assign(
-        owner_document=lambda k: population.document[k["owner"].to_numpy(dtype=np.int64)]
-    )
-    marks = traffic.dict_marks[traffic.dict_marks["marked_at"] <= end]
+    keys, marks = dict_tables(traffic, population, end)
 
     tables = config.tables
     _overwrite(spark, truth, bundle.target.table_path(tables.transactions_truth))
@@ -129,6 +125,17 @@ def write_history(
         marks=len(marks),
         seconds=time.monotonic() - began,
     )
+
+
+def dict_tables(
+    traffic: SimulatedTraffic, population: Population, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The DICT as it stands at `end`: every key registered by then (key_registry rows) and the marks made."""
+    keys = pd.concat([population.keys, traffic.new_keys], ignore_index=True)
+    keys = keys[keys["created_at"] <= end].assign(
+        owner_document=lambda k: population.document[k["owner"].to_numpy(dtype=np.int64)]
+    )
+    return keys, traffic.dict_marks[traffic.dict_marks["marked_at"] <= end]
 
 
 def _overwrite(spark, frame: pd.DataFrame, path: str, schema: str | None = None) -> None:  # noqa: ANN001

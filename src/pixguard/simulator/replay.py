@@ -13,16 +13,13 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.domain.schema import TRANSACTION_FIELDS
+from pixguard.infra.datasets import DatasetError, message_values, read_dataset
 from pixguard.infra.producer import AckedSender, make_producer
 from pixguard.simulator.reports import report_message
+from pixguard.stream.validate import EventTimeBounds, first_refusal
 
 LABEL_COLUMNS = ("is_fraud", "reported_at")  # optional: labels in the file go to the reports topic
 REPORT_TYPE = "MED_FRAUD"
-
-
-class ReplayError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -37,27 +34,6 @@ class ReplaySummary:
             f"replayed {self.sent} transactions in {self.seconds:.1f} s ({rate:,.0f} tx/s), "
             f"{self.reports} fraud reports"
         )
-
-
-def read_dataset(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-1:]).lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        elif suffix in (".jsonl", ".json", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-        else:
-            raise ReplayError(f"{path}: unknown format {suffix!r} (use .parquet, .csv or .jsonl)")
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ReplayError):
-            raise
-        raise ReplayError(f"{path}: cannot read: {exc}") from exc
-    missing = [name for name in TRANSACTION_FIELDS if name not in frame.columns]
-    if missing:
-        raise ReplayError(f"{path}: missing column(s) {', '.join(missing)} (see the message schema in README.md)")
-    return frame
 
 
 def retimed(frame: pd.DataFrame, anchor: pd.Timestamp, first: bool) -> pd.DataFrame:
@@ -75,12 +51,8 @@ def retimed(frame: pd.DataFrame, anchor: pd.Timestamp, first: bool) -> pd.DataFr
 
 def to_json_messages(frame: pd.DataFrame) -> list[bytes]:
     """A real JSON encoder: users' values may hold any character."""
-    fields = frame[list(TRANSACTION_FIELDS)].copy()
-    if pd.api.types.is_datetime64_any_dtype(fields["event_time"]):
-        utc = pd.DatetimeIndex(fields["event_time"]).tz_convert("UTC").tz_localize(None)
-        fields["event_time"] = np.char.add(np.datetime_as_string(utc.to_numpy().astype("datetime64[ms]")), "Z")
-    fields = fields.astype(object).where(fields.notna(), None)
-    return [json.dumps(record, default=str).encode() for record in fields.to_dict("records")]
+    records = message_values(frame).to_dict("records")
+    return [json.dumps(record, default=str).encode() for record in records]
 
 
 def first_contract_violation(
@@ -92,15 +64,7 @@ def first_contract_violation(
 ) -> str | None:
     """The stream's own parse and contract checks over the messages, each judged at the time it will
     be sent (None: now); the first refusal, described."""
-    from pyspark.sql import functions as F
-
     from pixguard.domain.contract import load_transaction_checks
-    from pixguard.stream.validate import (
-        QUARANTINE_REASONS,
-        EventTimeBounds,
-        parse_transactions,
-        with_quarantine_reasons,
-    )
 
     rows = [
         (None, m, "replay", 0, i, None if t is None else t.to_pydatetime())
@@ -108,30 +72,7 @@ def first_contract_violation(
     ]
     schema = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
-    checked = with_quarantine_reasons(
-        parse_transactions(spark.createDataFrame(rows, schema)),
-        load_transaction_checks(project_root),
-        bounds,
-        now=F.coalesce(F.col("kafka_timestamp"), F.current_timestamp()),
-    )
-    bad = checked.where(F.size(QUARANTINE_REASONS) > 0).orderBy("offset").select("offset", QUARANTINE_REASONS)
-    first = bad.first()
-    if first is None:
-        return None
-    total = bad.count()
-    problems = "; ".join(f"{_column_of(reason)}: {reason}" for reason in first[QUARANTINE_REASONS])
-    return f"data row {first.offset + 1} is refused ({problems}); {total} refused row(s) in all"
-
-
-def _column_of(reason: str) -> str:
-    """Reason codes end with the field they concern (missing_amount_brl, wrong_type_event_time...)."""
-    fields = sorted(TRANSACTION_FIELDS, key=len, reverse=True)
-    column = next((name for name in fields if reason.endswith(name)), None)
-    if column is None and reason.startswith("event_time"):
-        column = "event_time"
-    if column is None and reason.startswith("amount"):
-        column = "amount_brl"
-    return f"column {column}" if column else "record"
+    return first_refusal(spark.createDataFrame(rows, schema), load_transaction_checks(project_root), bounds)
 
 
 def replay(
@@ -156,7 +97,7 @@ def replay(
         sent_at = [None] * len(messages)
     problem = first_contract_violation(spark, bundle.project_root, config, messages, sent_at)
     if problem:
-        raise ReplayError(f"{path}: {problem}; nothing was sent")
+        raise DatasetError(f"{path}: {problem}; nothing was sent")
     times = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
     order = np.argsort(times.to_numpy(), kind="stable")
     offsets = (times - times.min()).dt.total_seconds().to_numpy()

@@ -15,25 +15,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.domain.contract import load_transaction_checks
-from pixguard.domain.schema import TRANSACTION_FIELDS
-from pixguard.stream.archive import decided_rows, decision_log_schema, quarantined_rows
-from pixguard.stream.hot_path import (
-    HotPathTopics,
-    decided,
-    decision_record_schema,
-    hot_path_settings,
-    rule_schema,
-)
+from pixguard.stream.archive import decided_rows, quarantined_rows
+from pixguard.stream.batch import decide_in_batch, kafka_shaped
+from pixguard.stream.hot_path import decision_record_schema
 from pixguard.stream.seed import dict_seeds
-from pixguard.stream.serving import ServingPublisher, compile_model_inputs
-from pixguard.stream.validate import EventTimeBounds
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 BACKFILL_SERVING = "decisions_backfill_serving"
-INGESTION_DELAY_MS = 150  # simulated time between a payment and its arrival at the stream
 
 
 @dataclass(frozen=True)
@@ -45,42 +35,21 @@ class BackfillOutcome:
 def backfill_decisions(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, decided_at: datetime, source_topic: str
 ) -> BackfillOutcome:
-    from pyspark.sql import functions as F
-
     tables, target = config.tables, bundle.target
     _forget_previous_backfill(spark, target.table_path(tables.decisions), source_topic)
     _forget_previous_backfill(spark, target.table_path(tables.quarantine), source_topic)
     history = spark.read.format("delta").load(target.table_path(tables.transactions_truth))
-    arrival = F.timestamp_millis(F.unix_millis("event_time") + INGESTION_DELAY_MS)
-    kafka_shaped = history.select(
-        F.concat_ws(":", "payer_ispb", "payer_branch", "payer_account").cast("binary").alias("key"),
-        F.to_json(F.struct(*TRANSACTION_FIELDS)).cast("binary").alias("value"),
-        F.lit(source_topic).alias("topic"),
-        F.lit(-1).alias("partition"),
-        F.monotonically_increasing_id().alias("offset"),
-        arrival.alias("timestamp"),
+    batch = decide_in_batch(
+        spark,
+        bundle,
+        config,
+        kafka_shaped(history, source_topic),
+        source_topic,
+        decided_at,
+        BACKFILL_SERVING,
+        seeds=dict_seeds(spark, bundle, config),
     )
-    topics = HotPathTopics.of(config)
-    history_topics = HotPathTopics(**{**topics.__dict__, "transactions": source_topic})
-    bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
-
-    serving = bundle.target.checkpoint_path(BACKFILL_SERVING)
-    publisher = ServingPublisher(spark, bundle, config, serving)
-    publisher.refresh(force=True)
-    settings = hot_path_settings(bundle, config, serving, fixed_decided_at_ms=int(decided_at.timestamp() * 1000))
-    checks = load_transaction_checks(bundle.project_root)
-    inputs = compile_model_inputs(spark, rule_schema(spark).json())
-    seeds = dict_seeds(spark, bundle, config)
-    records = decided(kafka_shaped, history_topics, checks, bounds, settings, inputs, seeds)
-
-    log = records.where(F.col("topic") == topics.decision_log)
-    outcomes = (
-        log.select(F.from_json("value", decision_log_schema(spark)).alias("o"))
-        .select("o.*")
-        .withColumn("published_at", F.col("decided_at"))
-        .withColumn("is_repeat", F.lit(False))
-        .persist()
-    )
+    outcomes = batch.outcomes.persist()
     try:
         decisions = decided_rows(outcomes, [f.name for f in decision_record_schema(spark).fields])
         quarantined = quarantined_rows(outcomes)

@@ -103,14 +103,22 @@ def _copy_the_past(spark: SparkSession, bundle: Bundle, config: StreamingConfig,
 def _dict_tables(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> tuple[DataFrame, DataFrame]:
     registry = read_if_exists(spark, bundle.target.table_path(config.tables.key_registry))
     marks = read_if_exists(spark, bundle.target.table_path(config.tables.dict_marks))
-    return (
-        _empty(spark, KEY_REGISTRY_FIELDS) if registry is None else registry.select(*KEY_REGISTRY_FIELDS),
-        _empty(spark, DICT_MARK_FIELDS) if marks is None else marks.select(*DICT_MARK_FIELDS),
-    )
+    seeds = dict_only_seeds(spark, registry, marks)
+    return seeds.key_registry, seeds.dict_marks
 
 
 def dict_seeds(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> Seeds:
     """The DICT entries the archive holds and no past payments: what a backfill decides its history
     with (the history brings its own payments; each entry's time keeps the lookups point in time)."""
-    registry, marks = _dict_tables(spark, bundle, config)
-    return Seeds(_empty(spark, TRANSACTION_FIELDS, PAST_PAYMENT_COLUMNS), registry, marks)
+    return dict_only_seeds(spark, *_dict_tables(spark, bundle, config))
+
+
+def dict_only_seeds(
+    spark: SparkSession, key_registry: DataFrame | None = None, dict_marks: DataFrame | None = None
+) -> Seeds:
+    """DICT entries (rows of key_registry and dict_marks; none when not given) and no past payments."""
+    return Seeds(
+        _empty(spark, TRANSACTION_FIELDS, PAST_PAYMENT_COLUMNS),
+        _empty(spark, KEY_REGISTRY_FIELDS) if key_registry is None else key_registry.select(*KEY_REGISTRY_FIELDS),
+        _empty(spark, DICT_MARK_FIELDS) if dict_marks is None else dict_marks.select(*DICT_MARK_FIELDS),
+    )

@@ -74,6 +74,7 @@ class ModelWatcher:
         check_interval_s: float,
         load: Any = booster_text,
         check: Any = None,
+        pinned_version: str | None = None,
     ) -> None:
         # A registry that does not answer must cost seconds, not minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -81,6 +82,7 @@ class ModelWatcher:
         self.tracking_uri, self.name, self.alias = tracking_uri, name, alias
         self.check_interval_s = check_interval_s
         self._load, self._check = load, check
+        self.pinned_version = pinned_version  # a backtest's chosen version: the alias is not asked
         self.current: ModelRef | None = None
         self.text: str | None = None  # the current version's trees
         # The version the hot path decided with before this start (what the serving folder names):
@@ -99,7 +101,9 @@ class ModelWatcher:
         from mlflow.exceptions import MlflowException
 
         try:
-            version = MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, self.alias).version
+            version = self.pinned_version or (
+                MlflowClient(self.tracking_uri).get_model_version_by_alias(self.name, self.alias).version
+            )
         except MlflowException as exc:
             no_champion = getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
             if no_champion and self.current is None and self.expected_version is None:
@@ -160,9 +164,17 @@ def compile_model_inputs(spark: SparkSession, schema_json: str) -> bytes:
 
 
 class ServingPublisher:
-    """Keeps the serving folder naming the rules and the champion in force, from a driver thread."""
+    """Keeps the serving folder naming the rules and the champion in force, from a driver thread.
+    `model_version`: that version instead of the champion (a backtest of a chosen version)."""
 
-    def __init__(self, spark: SparkSession, bundle: Bundle, config: StreamingConfig, serving_dir: str) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        bundle: Bundle,
+        config: StreamingConfig,
+        serving_dir: str,
+        model_version: str | None = None,
+    ) -> None:
         from pixguard.stream.hot_path import rule_schema
 
         self.spark, self.serving_dir = spark, serving_dir
@@ -174,6 +186,7 @@ class ServingPublisher:
             CHAMPION,  # the alias every promotion, rollback and retraining moves
             config.scoring.model_check_interval_s,
             check=lambda text: check_model(spark, text),
+            pinned_version=model_version,
         )
         self.models.expected_version = None if published is None else published.get("model_version")
         path = Path(config.rules.path)

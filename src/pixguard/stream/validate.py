@@ -130,3 +130,31 @@ def quarantine_reason_codes(checks: list[ColumnCheck]) -> list[str]:
     reasons += [check.reason for check in checks]
     reasons += ["event_time_in_future", "event_time_too_old", "duplicate_end_to_end_id"]
     return list(dict.fromkeys(reasons))
+
+
+def first_refusal(records: DataFrame, checks: list[ColumnCheck], bounds: EventTimeBounds) -> str | None:
+    """Kafka-shaped records whose `offset` is the data row's index, each judged at its `timestamp`
+    (null: now) -> the first one the stream would quarantine, described by row and column, or None."""
+    from pyspark.sql import functions as F
+
+    checked = with_quarantine_reasons(
+        parse_transactions(records), checks, bounds, now=F.coalesce(F.col("kafka_timestamp"), F.current_timestamp())
+    )
+    bad = checked.where(F.size(QUARANTINE_REASONS) > 0).select("offset", QUARANTINE_REASONS)
+    first = bad.orderBy("offset").first()
+    if first is None:
+        return None
+    total = bad.count()
+    problems = "; ".join(f"{_column_of(reason)}: {reason}" for reason in first[QUARANTINE_REASONS])
+    return f"data row {first.offset + 1} is refused ({problems}); {total} refused row(s) in all"
+
+
+def _column_of(reason: str) -> str:
+    """Reason codes end with the field they concern (missing_amount_brl, wrong_type_event_time...)."""
+    fields = sorted(TRANSACTION_FIELDS, key=len, reverse=True)
+    column = next((name for name in fields if reason.endswith(name)), None)
+    if column is None and reason.startswith("event_time"):
+        column = "event_time"
+    if column is None and reason.startswith("amount"):
+        column = "amount_brl"
+    return f"column {column}" if column else "record"
