@@ -106,7 +106,7 @@ def _dict_rows(spark: SparkSession, path: Path | None, fields: dict[str, str], w
 
     if path is None:
         return None
-    frame = message_values(read_dataset(path, fields, what))
+    frame = message_values(read_dataset(path, fields, what), fields)
     text = frame.apply(lambda column: column.map(lambda v: None if v is None else str(v)))
     text.insert(0, DATA_ROW, range(1, len(frame) + 1))
     rows = spark.createDataFrame(text, ", ".join([f"{DATA_ROW} long", *(f"{name} string" for name in fields)]))
