@@ -130,7 +130,7 @@ def main() -> None:
     config = load_streaming_config(bundle.project_root)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
     # Topics of their own, one partition each: real-time mode holds a task slot per source partition.
-    names = {name: f"bench.rts.{name}.{suffix}" for name in config.topics.model_fields}
+    names = {name: f"bench.rts.{name}.{suffix}" for name in type(config.topics).model_fields}
     topics = config.topics.model_copy(
         update={
             name: getattr(config.topics, name).model_copy(update={"name": topic, "partitions": 1})

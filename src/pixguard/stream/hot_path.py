@@ -182,10 +182,12 @@ def decided(
     return DataFrame(out, spark)
 
 
-def hot_path_records(spark: SparkSession, bundle: Bundle, config: StreamingConfig) -> DataFrame:
+def hot_path_records(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, real_time: bool = False
+) -> DataFrame:
     topics = HotPathTopics.of(config)
     return read_kafka_topics(
-        spark, bundle.target.kafka, [topics.transactions, topics.dict_keys, topics.dict_marks], config.source
+        spark, bundle.target.kafka, [topics.transactions, topics.dict_keys, topics.dict_marks], config.source, real_time
     )
 
 
@@ -201,7 +203,7 @@ def start_hot_path(
     """Start the hot path. `real_time` ("5 minutes"): Spark's real-time mode, with that checkpoint
     interval, where the Spark version runs it; else micro-batches every `trigger_interval_s`."""
     records = decided(
-        hot_path_records(spark, bundle, config),
+        hot_path_records(spark, bundle, config, real_time=real_time is not None),
         HotPathTopics.of(config),
         load_transaction_checks(bundle.project_root),
         EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s),

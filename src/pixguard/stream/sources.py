@@ -15,15 +15,17 @@ def read_kafka_stream(spark: SparkSession, kafka: KafkaSettings, topic: str, sou
 
 
 def read_kafka_topics(
-    spark: SparkSession, kafka: KafkaSettings, topics: list[str], source: SourceSettings
+    spark: SparkSession, kafka: KafkaSettings, topics: list[str], source: SourceSettings, real_time: bool = False
 ) -> DataFrame:
-    """One source over several topics: each record is read once, whichever topic it is on."""
-    return (
+    """One source over several topics: each record is read once, whichever topic it is on. In
+    real-time mode a batch reads for its whole interval, and Spark refuses a cap on its records."""
+    reader = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_options())
         .option("subscribe", ",".join(topics))
         .option("startingOffsets", source.starting_offsets)
-        .option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
         .option("failOnDataLoss", str(source.fail_on_data_loss).lower())
-        .load()
     )
+    if not real_time:
+        reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
+    return reader.load()
