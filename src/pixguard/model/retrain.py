@@ -27,12 +27,13 @@ from pixguard.model.plots import write_plots
 from pixguard.model.publish import log_model_in_run
 from pixguard.model.settings import (
     TRAINING_SUITE,
+    LightGbmSettings,
     PromotionPolicy,
     TrainingSettings,
     load_promotion_policy,
     load_training_settings,
 )
-from pixguard.model.train import lightgbm_params, train_booster
+from pixguard.model.train import lightgbm_params, train_booster, tune
 from pixguard.model.training_set import (
     AMOUNT,
     LABEL,
@@ -148,13 +149,14 @@ def run_retrain(
             began = time.monotonic()
             _gate(used, bundle.project_root / TRAINING_SUITE, folder / "training_set_quality.json")
             log.info("training set passed its quality gate in %.1f s", time.monotonic() - began)
-            data = used.select(*MODEL_FEATURES, LABEL, RULES_BASELINE, SPLIT).toPandas()
+            data = used.select("event_time", *MODEL_FEATURES, LABEL, RULES_BASELINE, SPLIT).toPandas()
             train, test = data[data[SPLIT] == TRAIN], data[data[SPLIT] == TEST]
             _enough_labels(train, test, settings)
             log.info("training set: %d train / %d test rows read", len(train), len(test))
-            booster = train_booster(train, train[LABEL], settings.lightgbm)
+            chosen = _tuned(train, settings)
+            booster = train_booster(train, train[LABEL], chosen)
             mlflow.log_params(
-                {"scale_pos_weight": lightgbm_params(train[LABEL].to_numpy(), settings.lightgbm)["scale_pos_weight"]}
+                {"scale_pos_weight": lightgbm_params(train[LABEL].to_numpy(), chosen)["scale_pos_weight"]}
             )
             scores = FraudModel(booster).predict(None, test[MODEL_FEATURES])["score"].to_numpy()
             budgets, review = settings.alert_budgets, config.scoring.review_threshold
@@ -193,6 +195,26 @@ def run_retrain(
         baseline_metrics=baseline,
         promotion=promotion,
     )
+
+
+def _tuned(train: pd.DataFrame, settings: TrainingSettings) -> LightGbmSettings:
+    """The LightGBM settings to train with: `lightgbm`, or what tuning chose on the train window. A
+    train window too small to split (no fraud in its last days) is trained as given, and the run says so."""
+    import mlflow
+
+    if settings.tuning is None:
+        return settings.lightgbm
+    try:
+        tuned = tune(train, train[LABEL], train["event_time"], settings.lightgbm, settings.tuning)
+    except ValueError as exc:
+        log.warning("%s: training with the lightgbm settings as given", exc)
+        mlflow.set_tag("tuning", f"skipped: {exc}"[:500])
+        return settings.lightgbm
+    log.info("tuning chose %s (validation AP %.4f)", tuned.settings, tuned.validation_average_precision)
+    mlflow.set_tag("tuning", f"{len(tuned.tried)} candidates on {tuned.validation_rows} validation rows")
+    mlflow.log_params({f"chosen.{k}": v for k, v in tuned.settings.model_dump().items()})
+    mlflow.log_metric("validation_average_precision", tuned.validation_average_precision)
+    return tuned.settings
 
 
 def _gate(df: Any, suite: Path, report_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixguard.config import load_yaml_as
 
@@ -36,6 +36,27 @@ class LightGbmSettings(_Model):
     max_scale_pos_weight: float = Field(default=50.0, ge=1)
 
 
+class TuningSettings(_Model):
+    """LightGBM settings chosen on a time split of the train window: each combination of `grid` is
+    trained on the train window less its last `validation_days`, stopped early on the average
+    precision of those days, and the best one is trained again on the whole train window, for its
+    best number of rounds. The test window is never looked at."""
+
+    validation_days: float = Field(default=3.0, gt=0)
+    early_stopping_rounds: int = Field(default=30, ge=1)
+    grid: dict[str, list[int | float | str]] = Field(default_factory=dict)
+
+    @field_validator("grid")
+    @classmethod
+    def _lightgbm_settings_only(cls, grid: dict[str, list[int | float | str]]) -> dict[str, list[int | float | str]]:
+        for name, values in grid.items():
+            if name not in LightGbmSettings.model_fields or name == "seed":
+                raise ValueError(f"{name!r} is not a LightGBM setting to tune (one of the keys of `lightgbm`)")
+            for value in values:
+                LightGbmSettings.model_validate({name: value})  # each value must be a valid setting
+        return grid
+
+
 class TrainingSettings(_Model):
     experiment: str = "pixguard-fraud"
     label_maturity_days: float = Field(default=10.0, ge=0)
@@ -45,6 +66,7 @@ class TrainingSettings(_Model):
     min_train_frauds: int = Field(default=20, ge=1)
     alert_budgets: tuple[float, ...] = (0.005, 0.01)
     lightgbm: LightGbmSettings = LightGbmSettings()
+    tuning: TuningSettings | None = None  # None: train `lightgbm` as given
 
 
 class Guardrails(_Model):
