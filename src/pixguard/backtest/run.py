@@ -23,8 +23,8 @@ import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.domain.contract import load_transaction_checks
-from pixguard.domain.schema import DICT_MARK_FIELDS, KEY_REGISTRY_FIELDS
-from pixguard.infra.datasets import DatasetError, message_values, read_dataset
+from pixguard.domain.schema import DICT_MARK_FIELDS, FRAUD_REPORT_TYPE, KEY_REGISTRY_FIELDS
+from pixguard.infra.datasets import DatasetError, fraud_flags, message_text, read_dataset, reported_times
 from pixguard.infra.spark_progress import SparkProgress
 from pixguard.stream.archive import decided_rows
 from pixguard.stream.batch import decide_in_batch, kafka_shaped
@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 DATA_ROW = "data_row"  # the payment's row in the file, from 1
-LABEL_COLUMNS = {"is_fraud": "boolean", "reported_at": "timestamp", "fraud_type": "string"}
-REPORT_TYPE = "MED_FRAUD"
+LABEL_COLUMNS = ("is_fraud", "reported_at", "fraud_type")  # optional in the file; kept with each decision
 
 
 @dataclass(frozen=True)
@@ -80,21 +79,19 @@ def labelled_payments(path: Path) -> pd.DataFrame:
     """The file's payments as message text, its row number and labels (`is_fraud` false and the
     rest empty when the file has none). Refused when an end_to_end_id comes twice."""
     frame = read_dataset(path)
-    values = message_values(frame)
-    text = values.apply(lambda column: column.map(lambda v: None if v is None else str(v)))
-    text.insert(0, DATA_ROW, range(1, len(frame) + 1))
-    repeated = frame["end_to_end_id"].astype(str).duplicated(keep="first")
+    ids = frame["end_to_end_id"].astype(str)
+    repeated = ids.duplicated(keep="first").to_numpy()
     if repeated.any():
-        row = int(repeated.to_numpy().argmax())
-        first = int((frame["end_to_end_id"].astype(str) == str(frame["end_to_end_id"].iloc[row])).to_numpy().argmax())
+        row = int(repeated.argmax())
+        first = int((ids == ids.iloc[row]).to_numpy().argmax())
         raise DatasetError(
             f"{path}: data row {row + 1} is refused (column end_to_end_id: the end_to_end_id of data row "
             f"{first + 1} again); {int(repeated.sum())} repeated row(s) in all; nothing was written"
         )
-    flags = frame["is_fraud"] if "is_fraud" in frame.columns else pd.Series(False, index=frame.index)
-    text["is_fraud"] = flags.astype(str).str.lower().isin(["true", "1", "1.0", "yes"]).to_numpy()
-    reported = frame["reported_at"] if "reported_at" in frame.columns else pd.Series(None, index=frame.index)
-    text["reported_at"] = pd.to_datetime(reported, utc=True, errors="coerce", format="ISO8601")
+    text = message_text(frame)
+    text.insert(0, DATA_ROW, range(1, len(frame) + 1))
+    text["is_fraud"] = fraud_flags(frame)
+    text["reported_at"] = reported_times(frame)
     fraud_type = frame["fraud_type"] if "fraud_type" in frame.columns else pd.Series(None, index=frame.index)
     text["fraud_type"] = fraud_type.astype(object).where(fraud_type.notna(), None)
     return text
@@ -106,9 +103,8 @@ def _dict_rows(spark: SparkSession, path: Path | None, fields: dict[str, str], w
 
     if path is None:
         return None
-    frame = message_values(read_dataset(path, fields, what), fields)
-    text = frame.apply(lambda column: column.map(lambda v: None if v is None else str(v)))
-    text.insert(0, DATA_ROW, range(1, len(frame) + 1))
+    text = message_text(read_dataset(path, fields, what), fields)
+    text.insert(0, DATA_ROW, range(1, len(text) + 1))
     rows = spark.createDataFrame(text, ", ".join([f"{DATA_ROW} long", *(f"{name} string" for name in fields)]))
     typed = rows.select(
         DATA_ROW,
@@ -185,7 +181,7 @@ def run_backtest(
     reports = staged.where("is_fraud").select(
         "end_to_end_id",
         F.coalesce("reported_at", F.try_to_timestamp("event_time")).alias("reported_at"),
-        F.lit(REPORT_TYPE).alias("report_type"),
+        F.lit(FRAUD_REPORT_TYPE).alias("report_type"),
     )
     reports.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
         bundle.target.table_path(tables.labels)

@@ -53,6 +53,7 @@ def raw_json_schema() -> StructType:
 
 
 # A fraud report (MED claim) on pix.fraud-reports: the late label of a transaction.
+FRAUD_REPORT_TYPE = "MED_FRAUD"  # a victim's MED claim; the stream cannot tell a false one from a true one
 LABEL_FIELDS: dict[str, str] = {
     "end_to_end_id": "string",
     "reported_at": "timestamp",

@@ -10,6 +10,7 @@ import pandas as pd
 from pixguard.domain.schema import TRANSACTION_FIELDS
 
 FORMATS = (".parquet", ".csv", ".jsonl", ".json", ".ndjson")
+TRUE_FLAGS = ("true", "1", "1.0", "yes")  # how `is_fraud` may say so, in any of the formats
 
 
 class DatasetError(ValueError):
@@ -51,3 +52,22 @@ def message_values(frame: pd.DataFrame, fields: dict[str, str] = TRANSACTION_FIE
             text = np.char.add(np.datetime_as_string(utc.to_numpy().astype("datetime64[ms]")), "Z")
             values[name] = pd.Series(text, index=values.index).where(~times.isna(), None)
     return values.astype(object).where(values.notna(), None)
+
+
+def message_text(frame: pd.DataFrame, fields: dict[str, str] = TRANSACTION_FIELDS) -> pd.DataFrame:
+    """`message_values` as text (None where missing): how Spark reads a JSON message, every field as text."""
+    values = message_values(frame, fields)
+    return values.astype(str).where(values.notna(), None)
+
+
+def fraud_flags(frame: pd.DataFrame) -> np.ndarray:
+    """The optional `is_fraud` column as booleans (all false without it)."""
+    if "is_fraud" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["is_fraud"].astype(str).str.lower().isin(TRUE_FLAGS).to_numpy()
+
+
+def reported_times(frame: pd.DataFrame) -> pd.Series:
+    """The optional `reported_at` column as UTC times (NaT where missing or without the column)."""
+    reported = frame["reported_at"] if "reported_at" in frame.columns else pd.Series(None, index=frame.index)
+    return pd.to_datetime(reported, utc=True, errors="coerce", format="ISO8601")

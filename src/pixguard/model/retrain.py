@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pixguard.backtest.run import BacktestTables
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.log_setup import configure_logging
 from pixguard.model import registry
@@ -122,6 +121,8 @@ def run_retrain(
     name = bundle.target.mlflow.registered_model
     tables = None
     if backtest is not None:
+        from pixguard.backtest.run import BacktestTables
+
         backtest_tables = BacktestTables.named(backtest)
         tables = (backtest_tables.decisions, backtest_tables.labels)
         version_tags = {**(version_tags or {}), "trained_on_backtest": backtest}

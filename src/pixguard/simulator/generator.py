@@ -8,14 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pixguard.domain.schema import TRANSACTION_FIELDS
+from pixguard.domain.schema import FRAUD_REPORT_TYPE, TRANSACTION_FIELDS
 from pixguard.simulator.identifiers import end_to_end_ids
 from pixguard.simulator.population import Population
 from pixguard.simulator.scenarios import SCENARIOS
 from pixguard.simulator.settings import DictMarkSettings, LabelSettings, SimulatorConfig
 from pixguard.simulator.traffic import legitimate_payments
 
-REPORT_TYPE = "MED_FRAUD"  # a victim's MED claim; the stream cannot tell a false one from a true one
 TRUTH_COLUMNS = ["is_fraud", "scenario", "incident"]
 OPTIONAL_FIELDS = ("payee_key", "payee_key_type")  # null when the payment was keyed in by account (MANUAL)
 
@@ -59,7 +58,7 @@ def fraud_reports(transactions: pd.DataFrame, settings: LabelSettings, rng: np.r
         {
             "end_to_end_id": chosen["end_to_end_id"].to_numpy(),
             "reported_at": (pd.DatetimeIndex(chosen["event_time"]) + delay).round("ms"),
-            "report_type": REPORT_TYPE,
+            "report_type": FRAUD_REPORT_TYPE,
             "is_false_report": ~chosen["is_fraud"].to_numpy(),
             "event_time": pd.DatetimeIndex(chosen["event_time"]),  # to_numpy() would give objects
         }

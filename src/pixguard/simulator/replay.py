@@ -13,13 +13,11 @@ import numpy as np
 import pandas as pd
 
 from pixguard.config import Bundle, StreamingConfig
-from pixguard.infra.datasets import DatasetError, message_values, read_dataset
+from pixguard.domain.schema import FRAUD_REPORT_TYPE
+from pixguard.infra.datasets import DatasetError, fraud_flags, message_values, read_dataset, reported_times
 from pixguard.infra.producer import AckedSender, make_producer
 from pixguard.simulator.reports import report_message
 from pixguard.stream.validate import EventTimeBounds, first_refusal
-
-LABEL_COLUMNS = ("is_fraud", "reported_at")  # optional: labels in the file go to the reports topic
-REPORT_TYPE = "MED_FRAUD"
 
 
 @dataclass(frozen=True)
@@ -123,19 +121,16 @@ def replay(
 
 
 def _send_reports(producer, config: StreamingConfig, frame: pd.DataFrame) -> int:  # noqa: ANN001
-    if "is_fraud" not in frame.columns:
+    """The file's optional labels (`is_fraud`, `reported_at`: the event time when missing) as fraud reports."""
+    flagged = fraud_flags(frame)
+    if not flagged.any():
         return 0
-    flagged = frame[frame["is_fraud"].astype(str).str.lower().isin(["true", "1"])]
-    if flagged.empty:
-        return 0
-    reported_at = flagged["reported_at"] if "reported_at" in flagged.columns else flagged["event_time"]
+    event_time = pd.to_datetime(frame.loc[flagged, "event_time"], utc=True, format="ISO8601")
     labels = pd.DataFrame(
         {
-            "end_to_end_id": flagged["end_to_end_id"].astype(str),
-            "reported_at": pd.to_datetime(reported_at, utc=True, format="ISO8601").fillna(
-                pd.to_datetime(flagged["event_time"], utc=True, format="ISO8601")
-            ),
-            "report_type": REPORT_TYPE,
+            "end_to_end_id": frame.loc[flagged, "end_to_end_id"].astype(str),
+            "reported_at": reported_times(frame)[flagged].fillna(event_time),
+            "report_type": FRAUD_REPORT_TYPE,
         }
     )
     sender = AckedSender(producer, config.topics.fraud_reports.name)
