@@ -1,7 +1,8 @@
 """Benchmark of the whole streaming job (issues 4, 23): throughput, decision latency, Kafka lag.
 
-For each input rate, a fresh streaming job (jobs/streaming.py, own topics, tables and checkpoints
-under a temporary PIXGUARD_HOME, the running local Kafka and MLflow) scores simulated traffic
+For each input rate, a fresh streaming job and archive job (jobs/streaming.py and jobs/archive.py
+started as the bundle says, the archive at its OS priority; own topics, tables and checkpoints
+under a temporary PIXGUARD_HOME, the running local Kafka and MLflow) score simulated traffic
 published at that rate for --seconds. Latency is measured where a consumer sees it: the broker
 timestamp of the decision on pix.decisions minus the payment's event time (`p*_s`), and minus the
 payment's own broker timestamp on pix.transactions (`job_p*_s`: without the publisher's delays; the
@@ -45,6 +46,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pixguard.config import load_bundle, load_streaming_config
 from pixguard.infra.kafka_topics import ensure_topics
+from pixguard.jobs import start_job_process
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.stack.local import up
@@ -243,13 +245,11 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         simulator = simulator.model_copy(update={"population": population})
     reference = seed_dict_tables(bundle, config, simulator, seed=rate + 1, days=history_days)
 
-    log = (workdir / f"job-{rate}.log").open("wb")
-    job = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "jobs" / "streaming.py"), "--config", str(config_file)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    job, archive = (
+        start_job_process(
+            bundle, name, ["--config", str(config_file)], (workdir / f"{name}-{rate}.log").open("wb"), env
+        )
+        for name in ("streaming", "archive")
     )
     watcher = DecisionWatcher(kafka_conf, config.topics.transactions.name, config.topics.decisions.name)
     watcher.start()
@@ -261,7 +261,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         while len(watcher.seen) < warmup.sent and time.monotonic() < deadline:
             time.sleep(1)
         if len(watcher.seen) < warmup.sent:
-            raise RuntimeError(f"the job did not start in time; see {log.name}")
+            raise RuntimeError(f"the job did not start in time; see {workdir}/streaming-{rate}.log")
         base = len(watcher.seen)
         lag_samples: list[tuple[float, int]] = []
         sampling = threading.Event()
@@ -288,11 +288,13 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         sampling.set()
         sampler.join()
     finally:
-        job.terminate()
-        try:
-            job.wait(60)
-        except subprocess.TimeoutExpired:
-            job.kill()
+        for process in (job, archive):
+            process.terminate()
+        for process in (job, archive):
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
         watcher.stop.set()
         watcher.join(10)
         resources.stop.set()

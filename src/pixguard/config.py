@@ -181,6 +181,13 @@ class Job(_Model):
     timeout_s: int | None = Field(default=None, gt=0)
     spark_conf: dict[str, str] = Field(default_factory=dict)
     args: list[str] = Field(default_factory=list)
+    # The OS priority (nice) its driver is started with, and on the local target its executors (they
+    # are threads of the driver's JVM): 0 is normal, 19 the lowest.
+    nice: int = Field(default=0, ge=0, le=19)
+
+    def launch_command(self, command: list[str]) -> list[str]:
+        """The command that starts this job, at the job's OS priority."""
+        return ["nice", "-n", str(self.nice), *command] if self.nice else list(command)
 
     @field_validator("spark_conf", mode="before")
     @classmethod
@@ -344,7 +351,8 @@ class AlertRule(_Model):
 class MonitoringSettings(_Model):
     enabled: bool = True
     metrics_host: str = "0.0.0.0"  # the driver's Prometheus endpoint; scrapers run on other hosts
-    metrics_port: int = Field(default=9108, ge=0, le=65535)  # 0: any free port (tests)
+    metrics_port: int = Field(default=9108, ge=0, le=65535)  # the streaming job's; 0: any free port (tests)
+    archive_metrics_port: int = Field(default=9109, ge=0, le=65535)  # the archive job's
     evaluation_interval_s: float = Field(default=5.0, gt=0)
     rate_window_s: float = Field(default=60.0, ge=0)
     rate_min_rows: int = Field(default=20, ge=1)  # fewer rows in the window: rates unknown, rate rules hold

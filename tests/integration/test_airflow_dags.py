@@ -78,7 +78,7 @@ def dagbag(bundle: Bundle) -> dict:
 
 def test_every_dag_imports_without_errors_or_heavy_imports(dagbag: dict) -> None:
     assert dagbag["errors"] == {}
-    assert {"pix_streaming", "pix_maintenance", "pix_retrain", "pix_smoke"} <= set(dagbag["dags"])
+    assert {"pix_streaming", "pix_archive", "pix_maintenance", "pix_retrain", "pix_smoke"} <= set(dagbag["dags"])
     assert dagbag["heavy"] == [], "DAG files must keep pyspark/mlflow/great_expectations inside tasks"
     for dag_id, dag in dagbag["dags"].items():
         assert "pixguard" in dag["tags"], dag_id
@@ -94,6 +94,10 @@ def test_tasks_dependencies_and_schedules_follow_the_bundle(dagbag: dict, bundle
     assert streaming["kafka_reachable"]["downstream"] == ["supervise_stream"]
     assert streaming["supervise_stream"]["type"] == "SupervisedSparkSubmitOperator"
     assert streaming["supervise_stream"]["retries"] == bundle.job("streaming").retries
+    archive = dags["pix_archive"]["tasks"]
+    assert archive["kafka_reachable"]["downstream"] == ["supervise_stream"]
+    assert archive["supervise_stream"]["type"] == "SupervisedSparkSubmitOperator"
+    assert archive["supervise_stream"]["retries"] == bundle.job("archive").retries
 
     maintenance = dags["pix_maintenance"]
     assert {t: v["downstream"] for t, v in maintenance["tasks"].items()} == {
@@ -251,7 +255,7 @@ def test_retraining_dag_registers_a_new_challenger_version(
 # ------------------------------------------------------------------ streaming supervision
 
 
-def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
+def test_streaming_and_archive_dags_run_the_jobs_and_restart_the_hot_path_after_sigkill(
     airflow_db: Bundle, isolated, spark, mlflow_server, tmp_path
 ) -> None:  # noqa: ANN001
     from confluent_kafka import Consumer
@@ -266,7 +270,8 @@ def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
     config = config.model_copy(
         update={
             "trigger_interval_s": 0.5,
-            "monitoring": config.monitoring.model_copy(update={"metrics_port": 0}),
+            "archive_trigger_interval_s": 2.0,
+            "monitoring": config.monitoring.model_copy(update={"metrics_port": 0, "archive_metrics_port": 0}),
             "orchestration": config.orchestration.model_copy(
                 update={"supervisor_poll_interval_s": 2, "alert_after_failures": 1, "stop_timeout_s": 15}
             ),
@@ -291,16 +296,19 @@ def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
             return set()
         return {r.end_to_end_id for r in rows}
 
-    slot = JobSlot.for_bundle(own)
+    slot, archive_slot = (JobSlot.for_job(own, job, config) for job in ("streaming", "archive"))
     first_ids = send(0, 40)
     conf = json.dumps({"supervise_for_s": 1500, "streaming_config": str(config_file)})
-    log = (tmp_path / "dags_test.log").open("w")
-    dags_test = subprocess.Popen(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "pix_streaming", "--conf", conf],
-        env=airflow_env_for(airflow_db, home),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    log, archive_log = (tmp_path / "dags_test.log").open("w"), (tmp_path / "dags_test_archive.log").open("w")
+    dags_test, archive_dag_test = (
+        subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", conf],
+            env=airflow_env_for(airflow_db, home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for dag_id, out in (("pix_streaming", log), ("pix_archive", archive_log))
     )
     try:
         wait_for(lambda: set(first_ids) <= decided(), 400, "the supervised job to decide the first batch", 5)
@@ -318,16 +326,24 @@ def test_streaming_dag_starts_the_job_and_restarts_it_after_sigkill(
         assert len(ids) == len({r.end_to_end_id for r in ids}) == 80  # from the checkpoint: none twice
 
         request_stop(slot)
+        request_stop(archive_slot)
         assert dags_test.wait(timeout=300) == 0, (tmp_path / "dags_test.log").read_text()[-5000:]
+        assert archive_dag_test.wait(timeout=300) == 0, (tmp_path / "dags_test_archive.log").read_text()[-5000:]
     finally:
-        if dags_test.poll() is None:
-            os.killpg(dags_test.pid, signal.SIGKILL)
-        if (pid := slot.process.pid()) is not None:
-            os.killpg(pid, signal.SIGKILL)
+        for process in (dags_test, archive_dag_test):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        for job_slot in (slot, archive_slot):
+            if (pid := job_slot.process.pid()) is not None:
+                os.killpg(pid, signal.SIGKILL)
         log.close()
+        archive_log.close()
     output = (tmp_path / "dags_test.log").read_text()
     assert "restarting the streaming job from its checkpoint" in output
-    assert slot.process.pid() is None  # stopped with the supervision, nothing left running
+    assert slot.process.pid() is None and archive_slot.process.pid() is None  # nothing left running
+    # The archive job was submitted at its OS priority, the hot path at the normal one.
+    assert "starting: nice -n 19 spark-submit" in archive_slot.process.log_file.read_text()
+    assert "starting: spark-submit" in slot.process.log_file.read_text()
     # The supervisor stopped the restarted job through its driver: a stop, not a crash, in its log.
     last_run = slot.process.log_file.read_text().rsplit("starting: ", 1)[1]
     assert "stopped on SIGTERM" in last_run

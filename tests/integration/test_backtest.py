@@ -22,7 +22,7 @@ from pixguard.simulator.backtest_file import write_backtest_file
 from pixguard.simulator.generator import IdSequence, message_keys, simulate_window, to_messages
 from pixguard.simulator.population import generate_population
 from pixguard.simulator.settings import PopulationSettings, ScenarioShares, SimulatorConfig
-from pixguard.stream.job import run_streaming_job
+from tests.integration.job_helpers import decide_and_archive
 from tests.unit.test_validate import good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_the_backtest_decides_each_payment_as_the_stream_does(spark, isolated, m
         config.topics.transactions.name,
         list(zip(message_keys(payments), to_messages(payments), strict=True)),
     )
-    run_streaming_job(spark, bundle, config, available_now=True)
+    decide_and_archive(spark, bundle, config)
 
     file = write_backtest_file(payments, traffic.labels, tmp_path / "payments.parquet")
     summary = run_backtest(spark, bundle, config, file, "parity", progress=False)

@@ -1,5 +1,5 @@
-"""SIGKILL the streaming job mid-run, twice, restart it: no transaction lost, each decided on Kafka at
-least once (the Kafka sink is at-least-once) and archived once."""
+"""SIGKILL the streaming and archive jobs mid-run, twice, restart them: no transaction lost, each
+decided on Kafka at least once (the Kafka sink is at-least-once) and archived once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pixguard.config import Bundle, load_bundle
 from pixguard.infra.producer import make_producer, publish
+from pixguard.jobs import start_job_process
+from pixguard.stream.job import ARCHIVE_JOB, STREAMING_JOB
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_hot_reload import wait_for
 from tests.unit.test_validate import good_message, valid_cpf
@@ -24,23 +26,21 @@ from tests.unit.test_validate import good_message, valid_cpf
 pytestmark = pytest.mark.integration
 
 BATCH_RECORDS = 150
+JOBS = (STREAMING_JOB, ARCHIVE_JOB)
 
 
-def start_job(project_root: Path, config_file: Path, home: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PIXGUARD_HOME": str(home)}
+def start_jobs(bundle: Bundle, config_file: Path, log: Path) -> list[subprocess.Popen]:
+    """Both applications, each in its own process group: a kill takes its JVM with it."""
+    env = {**os.environ, "PIXGUARD_HOME": str(bundle.state_dir)}
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(project_root / "jobs" / "streaming.py"), "--config", str(config_file)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the kill takes the JVM with it
-        )
+        return [start_job_process(bundle, name, ["--config", str(config_file)], out, env) for name in JOBS]
 
 
-def kill_hard(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+def kill_hard(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        os.killpg(process.pid, signal.SIGKILL)
+    for process in processes:
+        process.wait(timeout=30)
 
 
 def test_no_loss_and_no_duplicate_after_repeated_sigkill(
@@ -59,6 +59,7 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
     )
     config_file = tmp_path / "streaming_config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    home_bundle = load_bundle(project_root, state_dir=home)
     decisions_path, raw_path = f"{home}/data/decisions", f"{home}/data/transactions_raw"
     log = tmp_path / "job.log"
     producer = make_producer(bundle.target.kafka)
@@ -90,26 +91,27 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
         return rows(decisions_path)
 
     sent = send(1500)
-    job = start_job(project_root, config_file, home, log)
+    jobs = start_jobs(home_bundle, config_file, log)
     try:
         wait_for(lambda: decided() >= BATCH_RECORDS, timeout_s=240, what="first decisions")
-        kill_hard(job)
+        kill_hard(jobs)
         after_first_kill = decided()
         assert after_first_kill < len(sent), "the kill should land mid-run"
 
         sent += send(1500)
-        job = start_job(project_root, config_file, home, log)
+        jobs = start_jobs(home_bundle, config_file, log)
         wait_for(lambda: decided() >= after_first_kill + BATCH_RECORDS, timeout_s=240, what="progress after restart")
-        kill_hard(job)
+        kill_hard(jobs)
 
-        job = start_job(project_root, config_file, home, log)
+        jobs = start_jobs(home_bundle, config_file, log)
         wait_for(lambda: decided() >= len(sent), timeout_s=300, what="every transaction decided")
         wait_for(lambda: rows(raw_path) >= len(sent), timeout_s=120, what="every raw message landed")
         time.sleep(3)  # a duplicate would show up in the batches right after
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGTERM)
-            job.wait(timeout=60)
+        for job in jobs:
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGTERM)
+                job.wait(timeout=60)
 
     decisions = spark.read.format("delta").load(decisions_path)
     ids = [r.end_to_end_id for r in decisions.select("end_to_end_id").collect()]
@@ -120,10 +122,8 @@ def test_no_loss_and_no_duplicate_after_repeated_sigkill(
     assert decisions.where(F.col("decision").isNull()).count() == 0
     published = read_topic(bundle.target.kafka, config.topics.decisions.name)
     assert {k for k, _ in published} == set(sent)  # a payment published twice is archived once, above
-    from pixguard.config import load_bundle
     from pixguard.stream.reconcile import reconcile
 
-    home_bundle = load_bundle(project_root, state_dir=home)
     assert home_bundle.target.table_path("decisions") == decisions_path
     reconciled = reconcile(spark, home_bundle, config)
     assert reconciled.ok and sum(p.decided for p in reconciled.partitions) == len(sent), reconciled.text()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +17,7 @@ from pixguard.domain.rules import parse_rules
 from pixguard.infra.producer import make_producer, publish
 from pixguard.stream.job import run_streaming_job
 from pixguard.stream.reconcile import reconcile
+from tests.integration.job_helpers import decide_and_archive
 from tests.integration.kafka_helpers import read_topic
 from tests.unit.test_validate import encode, good_message, valid_cpf
 
@@ -81,7 +80,7 @@ def test_each_valid_transaction_is_decided_once_and_each_bad_record_quarantined_
     publish(producer, config.topics.transactions.name, records + [(b"bad", value) for value in malformed])
     publish(producer, config.topics.transactions.name, repeats)
 
-    run_streaming_job(spark, bundle, config, available_now=True)
+    decide_and_archive(spark, bundle, config)
 
     decisions = spark.read.format("delta").load(bundle.target.table_path("decisions"))
     assert decisions.count() == len(valid)
@@ -162,7 +161,7 @@ def test_a_hot_path_batch_replayed_after_its_publish_is_published_again_and_arch
     for planned in (checkpoint / "offsets").iterdir():
         if planned.name.lstrip(".").split(".")[0] != "0":
             planned.unlink()
-    run_streaming_job(spark, bundle, config, available_now=True)
+    decide_and_archive(spark, bundle, config)
 
     published = read_topic(bundle.target.kafka, config.topics.decisions.name)
     assert sorted(k for k, _ in published) == sorted([m["end_to_end_id"] for m in valid] * 2)
@@ -217,41 +216,52 @@ def test_the_hot_path_plan_has_no_python_evaluation_and_no_delta_relation(
         assert "delta" not in plan.lower(), f"a Delta relation in the hot path plan:\n{plan}"
 
 
-def test_sigterm_stops_the_job_with_exit_code_0_and_no_stack_trace_in_its_log(
+def test_sigterm_stops_both_jobs_with_exit_code_0_and_no_stack_trace_in_their_logs(
     isolated,
     mlflow_server,
     tmp_path,  # noqa: ANN001
 ) -> None:
-    """The demo's end and the supervisor stop the job with SIGTERM: its queries stop between batches,
-    and the log says so instead of showing the traces of a session killed under them."""
+    """The demo's end and the supervisor stop the jobs with SIGTERM: their queries stop between batches,
+    and the logs say so instead of showing the traces of a session killed under them."""
+    from pixguard.config import load_bundle
+    from pixguard.jobs import start_job_process
+    from pixguard.stream.job import ARCHIVE_JOB, STREAMING_JOB
+
     bundle, config = isolated
-    config = config.model_copy(update={"monitoring": config.monitoring.model_copy(update={"metrics_port": 0})})
+    monitoring = config.monitoring.model_copy(update={"metrics_port": 0, "archive_metrics_port": 0})
+    config = config.model_copy(update={"monitoring": monitoring, "archive_trigger_interval_s": 2.0})
     config_file = tmp_path / "streaming_config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    log_path = tmp_path / "job.log"
-    project_root = Path(__file__).resolve().parents[2]
-    with log_path.open("wb") as log:
-        job = subprocess.Popen(
-            [sys.executable, str(project_root / "jobs" / "streaming.py"), "--config", str(config_file)],
-            env={**os.environ, "PIXGUARD_HOME": str(tmp_path / "home")},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    home = load_bundle(Path(__file__).resolve().parents[2], state_dir=tmp_path / "home")
+    env = {**os.environ, "PIXGUARD_HOME": str(home.state_dir)}
+    logs = {name: tmp_path / f"{name}.log" for name in (STREAMING_JOB, ARCHIVE_JOB)}
+    jobs = {}
+    for name, log_path in logs.items():
+        with log_path.open("wb") as log:
+            jobs[name] = start_job_process(home, name, ["--config", str(config_file)], log, env)
+    decisions = Path(home.target.table_path(config.tables.decisions))
     try:
         payments = valid_set(datetime.now(UTC))[7:12]
         records = [(b"60746948:0001:123456", encode(p)) for p in payments]
         publish(make_producer(bundle.target.kafka), config.topics.transactions.name, records)
         deadline = time.monotonic() + 300
-        while len(read_topic(bundle.target.kafka, config.topics.decisions.name, 3)) < len(payments):
-            assert job.poll() is None, log_path.read_text()[-4000:]
-            assert time.monotonic() < deadline, "no decisions within 300 s"
+        while (
+            len(read_topic(bundle.target.kafka, config.topics.decisions.name, 3)) < len(payments)
+            or not (decisions / "_delta_log" / "00000000000000000000.json").exists()
+        ):
+            for name, job in jobs.items():
+                assert job.poll() is None, logs[name].read_text()[-4000:]
+            assert time.monotonic() < deadline, "no decisions on Kafka and in Delta within 300 s"
             time.sleep(2)
-        job.terminate()
-        assert job.wait(timeout=120) == 0, log_path.read_text()[-4000:]
+        for job in jobs.values():
+            job.terminate()
+        for name, job in jobs.items():
+            assert job.wait(timeout=120) == 0, logs[name].read_text()[-4000:]
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-    text = log_path.read_text()
-    assert "stopped on SIGTERM" in text
-    assert "Traceback" not in text and "Exception" not in text, text[-4000:]
+        for job in jobs.values():
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+    for log_path in logs.values():
+        text = log_path.read_text()
+        assert "stopped on SIGTERM" in text
+        assert "Traceback" not in text and "Exception" not in text, text[-4000:]

@@ -7,7 +7,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from pixguard.cli.monitor import job_view, scrape
-from pixguard.config import AlertRule, MonitoringSettings
+from pixguard.config import AlertRule, MonitoringSettings, load_streaming_config
 from pixguard.monitoring.batch_metrics import BatchMetrics, LatencyMs
 from pixguard.monitoring.job_monitor import JobMonitor
 from pixguard.monitoring.progress import progress_metrics
@@ -114,8 +114,13 @@ def test_dashboard_and_scrape_config_name_only_what_the_endpoint_serves() -> Non
     named = {name for expr in exprs for name in re.findall(r"pixguard_\w+", expr)}
     assert named and named <= served, sorted(named - served)
     scrape_config = yaml.safe_load((root / "ops" / "prometheus" / "prometheus.yml").read_text())
-    job = scrape_config["scrape_configs"][0]
-    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["127.0.0.1:9108"]
+    monitoring = load_streaming_config(root).monitoring
+    scraped = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape_config["scrape_configs"]}
+    assert all(job["metrics_path"] == "/metrics" for job in scrape_config["scrape_configs"])
+    assert scraped == {  # both jobs' endpoints, on the configured ports
+        "pixguard-streaming": [f"127.0.0.1:{monitoring.metrics_port}"],
+        "pixguard-archive": [f"127.0.0.1:{monitoring.archive_metrics_port}"],
+    }
 
 
 def test_the_prometheus_rules_file_is_the_configured_alerts_on_the_series_the_job_serves() -> None:

@@ -94,13 +94,22 @@ def test_kafka_lag_is_unknown_without_offsets_and_never_negative() -> None:
 
 def test_rates_over_the_window_and_the_minimum_rows() -> None:
     signals = JobSignals(rate_window_s=60, rate_min_rows=20)
-    signals.batch(batch(1, consumed=10, quarantined=1), at=0, model_error=None, rules_error=None)
+    signals.batch(
+        batch(1, consumed=10, quarantined=1),
+        at=0,
+    )
     assert signals.values(now=1)["quarantine_rate"] is None  # 10 rows: too few to call it a rate
-    signals.batch(batch(2, consumed=30, quarantined=3, block=2, p99=900), at=30, model_error=None, rules_error=None)
+    signals.batch(
+        batch(2, consumed=30, quarantined=3, block=2, p99=900),
+        at=30,
+    )
     values = signals.values(now=31)
     assert values["quarantine_rate"] == 4 / 40 and values["block_rate"] == 2 / 36
     assert values["decision_latency_p99_ms"] == 900
-    signals.batch(batch(3, consumed=25, p99=50), at=100, model_error=None, rules_error=None)
+    signals.batch(
+        batch(3, consumed=25, p99=50),
+        at=100,
+    )
     values = signals.values(now=500)  # batches 1 and 2 left the window; the last batch stays known
     assert values["quarantine_rate"] == 0.0 and values["decision_latency_p99_ms"] == 50
 
@@ -146,6 +155,12 @@ def monitor_with(rules: list[dict], clock: list[float]) -> tuple[JobMonitor, Rec
     return JobMonitor(settings, "test-job", [Broken(), recorder], clock=lambda: clock[0]), recorder
 
 
+class Serving:
+    """What the monitor reads of the streaming job's serving publisher."""
+
+    model_version, rules_version, model_error, rules_error = "6", "r1", None, None
+
+
 def test_monitor_turns_a_stall_and_a_model_failure_into_one_firing_and_one_resolution_each() -> None:
     clock = [1000.0]
     monitor, recorder = monitor_with(
@@ -155,14 +170,20 @@ def test_monitor_turns_a_stall_and_a_model_failure_into_one_firing_and_one_resol
         ],
         clock,
     )
+    serving = Serving()
+    monitor.watch_serving(serving)  # type: ignore[arg-type]
     monitor.on_started("decisions")
+
+    def refused(error: str | None) -> None:
+        serving.model_error = error
+
     steps = [
-        (10, lambda: monitor.on_batch(batch(0, 5), model_error=None)),
-        (10, lambda: monitor.on_batch(batch(1, 5), model_error="model models:/pix/7 refused: no signature")),
+        (10, lambda: None),
+        (10, lambda: refused("model models:/pix/7 refused: no signature")),
         (30, lambda: None),
         (30, lambda: None),  # 70 s without a progress event
         (1, lambda: monitor.on_progress(progress_metrics(progress_report(1, {"t": {"0": 5}}, {"t": {"0": 5}})))),
-        (1, lambda: monitor.on_batch(batch(2, 5), model_error=None)),
+        (1, lambda: refused(None)),
         (30, lambda: None),
     ]
     for advance, action in steps:
@@ -177,6 +198,17 @@ def test_monitor_turns_a_stall_and_a_model_failure_into_one_firing_and_one_resol
     ]
     assert "models:/pix/7 refused" in recorder.events[0].summary
     assert monitor.fired_total == {"model_reload_failed": 1, "no_progress": 1}
+    assert (monitor.view().model_version, monitor.view().rules_version) == ("6", "r1")
+
+
+def test_without_a_serving_publisher_or_a_batch_the_reload_signals_are_unknown() -> None:
+    """The archive job's monitor before its first batch holds both alerts instead of guessing."""
+    signals = JobSignals(rate_window_s=60, rate_min_rows=1)
+    assert signals.values(now=0)["model_reload_failing"] is None
+    assert signals.values(now=0)["rules_reload_failing"] is None
+    signals.batch(batch(1, consumed=5), at=0, disabled_rules_error="rule R2 failed on a payment")
+    values = signals.values(now=1)
+    assert values["model_reload_failing"] is None and values["rules_reload_failing"] == 1.0
 
 
 def archived(batch_id: int, observed: dict) -> dict:

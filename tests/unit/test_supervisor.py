@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pixguard.config import OrchestrationSettings
+from pixguard.config import ConfigError, OrchestrationSettings
 from pixguard.orchestration.supervisor import (
     AlreadySupervised,
     JobSlot,
     Progress,
     Supervisor,
     SupervisorGaveUp,
+    WatchedQuery,
     committed_offsets,
     pending_records,
 )
@@ -205,22 +206,55 @@ def test_a_dead_leaders_leftover_group_is_stopped(tmp_path: Path) -> None:
     assert not group_members(pid)
 
 
+@pytest.mark.parametrize("job", ["streaming", "archive"])
 def test_killing_the_airflow_task_ends_supervision_instead_of_a_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    job: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pixguard.config import load_streaming_config
     from pixguard.orchestration.dags import bundle_for_dags
     from pixguard.orchestration.operators import SupervisedSparkSubmitOperator
 
     monkeypatch.setenv("PIXGUARD_HOME", str(tmp_path / "home"))
-    SupervisedSparkSubmitOperator(task_id="supervise", application="jobs/streaming.py").on_kill()
-    assert JobSlot.for_bundle(bundle_for_dags()).stop_file.exists()
+    SupervisedSparkSubmitOperator(task_id="supervise", job=job, application=f"jobs/{job}.py").on_kill()
+    bundle = bundle_for_dags()
+    slots = {
+        name: JobSlot.for_job(bundle, name, load_streaming_config(bundle.project_root))
+        for name in ("streaming", "archive")
+    }
+    assert slots[job].stop_file.exists()
+    assert [name for name, slot in slots.items() if slot.stop_file.exists()] == [job]  # the other job runs on
+
+
+def test_each_continuous_job_is_watched_on_its_own_query_and_topic_and_started_at_its_priority(
+    tmp_path: Path,
+) -> None:
+    from pixguard.config import load_bundle, load_streaming_config
+    from pixguard.orchestration.supervisor import watched_query
+    from tests.unit.test_config import PROJECT_ROOT
+
+    bundle = load_bundle(PROJECT_ROOT, state_dir=tmp_path)
+    config = load_streaming_config(PROJECT_ROOT)
+    assert watched_query("streaming", config) == WatchedQuery("hot_path", config.topics.transactions.name)
+    assert watched_query("archive", config) == WatchedQuery("decisions_archive", config.topics.decision_log.name)
+    slots = {JobSlot.for_job(bundle, job, config).name for job in ("streaming", "archive")}
+    assert len(slots) == 2  # two locks, two pid files: one instance of each
+    assert bundle.job("streaming").launch_command(["spark-submit", "x.py"]) == ["spark-submit", "x.py"]
+    assert bundle.job("archive").launch_command(["spark-submit", "x.py"]) == [
+        "nice",
+        "-n",
+        "19",
+        "spark-submit",
+        "x.py",
+    ]
+    with pytest.raises(ConfigError, match="jobs.retrain"):
+        watched_query("retrain", config)
 
 
 def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopping spark-submit would not stop a driver running on the cluster: refused before anything
     is started, naming the key to change."""
     from pixguard.config import ConfigError, load_bundle, load_streaming_config
-    from pixguard.orchestration.supervisor import supervise_streaming
+    from pixguard.orchestration.supervisor import supervise_job
     from tests.unit.test_config import MINIMAL_BUNDLE, PROJECT_ROOT, write_bundle
 
     monkeypatch.setenv("PIXGUARD_TEST_STORAGE", str(tmp_path / "lake"))
@@ -228,7 +262,7 @@ def test_a_driver_in_cluster_deploy_mode_is_not_supervised(tmp_path: Path, monke
     assert bundle.target.spark.deploy_mode == "cluster"
     config = load_streaming_config(PROJECT_ROOT)
     with pytest.raises(ConfigError, match="use 'client'") as refused:
-        supervise_streaming(bundle, config, ["sleep", "60"], {}, run_for_s=1)
+        supervise_job(bundle, config, "streaming", ["sleep", "60"], {}, run_for_s=1)
     assert refused.value.key == "targets.cluster.spark.deploy_mode"
     assert not (tmp_path / "state" / "run").exists()  # nothing was started
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pixguard.config import Bundle, ConfigError, StreamingConfig, load_bundle, load_streaming_config
+from pixguard.jobs import start_job_process
 from pixguard.stack.local import up
 from pixguard.stack.processes import ServiceError
 
@@ -63,17 +64,15 @@ def history_and_first_model(bundle: Bundle, config: StreamingConfig) -> None:
     spark.stop()
 
 
-def _start_job(bundle: Bundle) -> tuple[subprocess.Popen, str]:
-    log_path = bundle.state_dir / "run" / "streaming-demo.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
-    job = subprocess.Popen(
-        [sys.executable, str(bundle.project_root / "jobs" / "streaming.py"), "--target", bundle.target.name],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return job, str(log_path)
+def _start_jobs(bundle: Bundle) -> tuple[list[subprocess.Popen], str]:
+    """The streaming job and the archive job, as Airflow's pix_streaming and pix_archive run them."""
+    log_dir = bundle.state_dir / "run"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        start_job_process(bundle, name, ["--target", bundle.target.name], (log_dir / f"{name}-demo.log").open("ab"))
+        for name in ("streaming", "archive")
+    ]
+    return jobs, str(log_dir / "{streaming,archive}-demo.log")
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -202,10 +201,11 @@ def main() -> int:
         history_and_first_model(bundle, config)
 
     step(
-        "Starting the streaming job (jobs/streaming.py): Kafka -> validate -> features -> rules + model -> Delta, Kafka"
+        "Starting the streaming job (jobs/streaming.py: Kafka -> validate -> features -> rules + model -> Kafka)"
+        " and the archive job (jobs/archive.py: Kafka -> Delta, at a lower OS priority)"
     )
-    job, log_path = _start_job(bundle)
-    print(f"  pid {job.pid}, log {log_path}")
+    (job, archive), log_path = _start_jobs(bundle)
+    print(f"  pids {job.pid}, {archive.pid}; logs {log_path}")
 
     from pixguard.simulator.runs import default_seed, run_live
     from pixguard.simulator.settings import load_simulator_config
@@ -235,11 +235,13 @@ def main() -> int:
             print(f"  the streaming job stopped early (exit code {job.returncode}): see {log_path}")
         traffic.join()
     finally:
-        job.terminate()
-        try:
-            job.wait(60)
-        except subprocess.TimeoutExpired:
-            job.kill()
+        for process in (job, archive):
+            process.terminate()
+        for process in (job, archive):
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
     step("Summary")
     if "live" in summary:
@@ -258,9 +260,10 @@ def main() -> int:
         print(
             f"  {summary['live'].sent - decided} of the {summary['live'].sent} payments sent were not decided when"
             f" the demo stopped waiting: they stay in {config.topics.transactions.name}, and the streaming job"
-            " decides them when it runs again (`pixguard up` and Airflow's pix_streaming DAG, or jobs/streaming.py)"
+            " decides them when it runs again (Airflow's pix_streaming and pix_archive DAGs, or jobs/streaming.py"
+            " and jobs/archive.py)"
         )
-    print(f"  Delta tables under {bundle.target.storage_root}; streaming job log {log_path}")
+    print(f"  Delta tables under {bundle.target.storage_root}; job logs {log_path}")
     print("  next: `pixguard model list`, `pixguard status`, `pixguard report`, the Airflow and MLflow UIs above")
     print("  the stack keeps running: `pixguard down` stops it (add --purge to delete all state)")
     return 0 if sum(counts.values()) and "traffic_error" not in summary else 1

@@ -1,5 +1,5 @@
-"""`pixguard report`, and the streaming job's part of `pixguard status` (read from the job's
-Prometheus endpoint, so the terminal shows exactly what a scraper sees)."""
+"""`pixguard report`, and the jobs' part of `pixguard status` (read from the Prometheus endpoints of the
+streaming and archive jobs, so the terminal shows exactly what a scraper sees)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ from prometheus_client.samples import Sample
 from pixguard.cli.common import AddCommand, bundle_from
 from pixguard.config import StreamingConfig, load_streaming_config
 
-METRICS_URL_ENV = "PIXGUARD_METRICS_URL"
+# Each job's endpoint URL instead of the configured one (another host, a port-forward).
+METRICS_URL_ENV = {"streaming": "PIXGUARD_METRICS_URL", "archive": "PIXGUARD_ARCHIVE_METRICS_URL"}
 
 
-def metrics_url(config: StreamingConfig) -> str:
+def metrics_urls(config: StreamingConfig) -> dict[str, str]:
+    """Job -> the URL of its metrics: the streaming job's (hot path, serving) and the archive job's
+    (decided batches: latency, rates, scores)."""
     import os
 
     host = config.monitoring.metrics_host
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-    return os.environ.get(METRICS_URL_ENV) or f"http://{host}:{config.monitoring.metrics_port}/metrics"
+    ports = {"streaming": config.monitoring.metrics_port, "archive": config.monitoring.archive_metrics_port}
+    return {job: os.environ.get(METRICS_URL_ENV[job]) or f"http://{host}:{port}/metrics" for job, port in ports.items()}
 
 
 def scrape(url: str, timeout_s: float = 3.0) -> list[Sample]:
@@ -87,18 +91,21 @@ def job_view(samples: list[Sample]) -> list[str]:
 
 
 def print_job_view(config: StreamingConfig) -> bool:
-    """Print the job view; False when the job's endpoint does not answer."""
-    url = metrics_url(config)
-    try:
-        samples = scrape(url)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"job      not running        no metrics at {url} ({getattr(exc, 'reason', exc)})")
+    """Print each job's view; False when an endpoint does not answer."""
+    answered = True
+    for job, url in metrics_urls(config).items():
+        try:
+            samples = scrape(url)
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"{job:8} not running        no metrics at {url} ({getattr(exc, 'reason', exc)})")
+            answered = False
+            continue
+        print(f"{job:8} running            {url}")
+        for line in job_view(samples):
+            print(line)
+    if not answered:
         print("         (`pixguard report` draws the recorded history from stream_metrics)")
-        return False
-    print(f"job      running            {url}")
-    for line in job_view(samples):
-        print(line)
-    return True
+    return answered
 
 
 def cmd_report(args: argparse.Namespace) -> int:

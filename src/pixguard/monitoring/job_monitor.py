@@ -103,14 +103,16 @@ class JobMonitor:
             self._terminated_names.add(query)
             self._terminated.notify_all()
 
-    def on_batch(self, metrics: BatchMetrics, model_error: str | None = None, rules_error: str | None = None) -> None:
-        """An archived batch; the serving errors are the publisher's when none are given."""
+    def on_batch(self, metrics: BatchMetrics) -> None:
+        """An archived batch (the archive job's monitor)."""
         with self._lock:
-            if self._serving is not None:
-                model_error = model_error or self._serving.model_error
-                rules_error = rules_error or self._serving.rules_error
-            rules_error = rules_error or disabled_rules_error(metrics.rules_version)
-            self.signals.batch(metrics, self.clock(), model_error, rules_error)
+            self.signals.batch(metrics, self.clock(), disabled_rules_error(metrics.rules_version))
+
+    def _read_serving(self) -> None:
+        """The registry and rules errors of the publisher, as they are now (the streaming job's monitor)."""
+        if self._serving is not None:
+            serving = self._serving
+            self.signals.serving(serving.model_version, serving.rules_version, serving.model_error, serving.rules_error)
 
     def watch_serving(self, publisher: ServingPublisher) -> None:
         """Take the registry and rules errors of the driver that publishes what the hot path decides with."""
@@ -121,6 +123,7 @@ class JobMonitor:
 
     def view(self) -> JobView:
         with self._lock:
+            self._read_serving()
             now = self.clock()
             latest = self.signals.latest_batch
             totals = self.signals.totals
@@ -140,8 +143,9 @@ class JobMonitor:
                     totals.score_sum,
                 ),
                 signals=self.signals.values(now),
-                model_version=latest.model_version if latest else None,
-                rules_version=latest.rules_version if latest else None,
+                # The versions in force: those served (the streaming job), else the latest archived batch's.
+                model_version=self.signals.served_versions[0] or (latest.model_version if latest else None),
+                rules_version=self.signals.served_versions[1] or (latest.rules_version if latest else None),
                 active_alerts=self.evaluator.active,
                 fired_total=dict(self.fired_total),
             )
@@ -149,6 +153,7 @@ class JobMonitor:
     def evaluate(self) -> list[AlertEvent]:
         """Run the rules once and send what they produce."""
         with self._lock:
+            self._read_serving()
             now = self.clock()
             events = self.evaluator.evaluate(
                 self.signals.values(now), datetime.fromtimestamp(now, UTC), self.signals.details()
@@ -278,23 +283,26 @@ class JobMonitor:
                 self.endpoint.stop()
 
 
-def start_job_monitor(spark: SparkSession, bundle: Bundle, config: StreamingConfig, job: str) -> JobMonitor | None:
-    """The monitor of the streaming job as configured, started; None when monitoring is disabled."""
+def start_job_monitor(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, job: str, port: int, store: bool
+) -> JobMonitor | None:
+    """The monitor of one of the bundle's streaming jobs, serving Prometheus on `port` and, with
+    `store`, appending stream_metrics; None when monitoring is disabled."""
     if not config.monitoring.enabled:
         return None
     from pixguard.domain.contract import load_transaction_checks
     from pixguard.stream.validate import quarantine_reason_codes
 
-    open_alerts = bundle.state_dir / "run" / f"{job}-open-alerts.json"
+    name = f"{bundle.name}-{job}"
     reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
     monitor = JobMonitor(
-        config.monitoring,
-        job,
+        config.monitoring.model_copy(update={"metrics_port": port}),
+        name,
         ops_alert_sinks(bundle, config),
-        open_alerts_file=open_alerts,
+        open_alerts_file=bundle.state_dir / "run" / f"{name}-open-alerts.json",
         quarantine_reasons=reasons,
     )
-    return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics))
+    return monitor.start(spark, bundle.target.table_path(config.tables.stream_metrics) if store else None)
 
 
 def disabled_rules_error(rules_version: str | None) -> str | None:

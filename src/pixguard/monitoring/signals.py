@@ -76,8 +76,13 @@ class JobSignals:
         self.queries: dict[str, QueryState] = {}
         self.batches: deque[tuple[float, BatchMetrics]] = deque()
         self.totals = Totals()
+        # What the serving publisher reports (the streaming job), and the rules the executors disabled
+        # as the archived decisions tell it (the archive job); unknown until one of them reports.
+        self.serving_known = False
+        self.served_versions: tuple[str | None, str | None] = (None, None)  # model, rules
         self.model_error: str | None = None
-        self.rules_error: str | None = None
+        self.serving_rules_error: str | None = None
+        self.disabled_rules_error: str | None = None
 
     # -- updates --------------------------------------------------------------------------------
 
@@ -107,13 +112,23 @@ class JobSignals:
             while len(state.lag_history) > 1 and state.lag_history[1][0] <= at - self.rate_window_s:
                 state.lag_history.popleft()
 
-    def batch(self, metrics: BatchMetrics, at: float, model_error: str | None, rules_error: str | None) -> None:
+    def serving(
+        self, model_version: str | None, rules_version: str | None, model_error: str | None, rules_error: str | None
+    ) -> None:
+        self.serving_known, self.served_versions = True, (model_version, rules_version)
+        self.model_error, self.serving_rules_error = model_error, rules_error
+
+    def batch(self, metrics: BatchMetrics, at: float, disabled_rules_error: str | None = None) -> None:
         self.totals.add(metrics)
         self.batches.append((at, metrics))
         # The latest batch always stays: with no new traffic its figures are the last known ones.
         while len(self.batches) > 1 and self.batches[0][0] < at - self.rate_window_s:
             self.batches.popleft()
-        self.model_error, self.rules_error = model_error, rules_error
+        self.disabled_rules_error = disabled_rules_error
+
+    @property
+    def rules_error(self) -> str | None:
+        return self.serving_rules_error or self.disabled_rules_error
 
     # -- readings -------------------------------------------------------------------------------
 
@@ -162,8 +177,10 @@ class JobSignals:
             "processed_rows_per_second": float(sum(p.processed_rows_per_second for p in latest)) if latest else None,
             "state_rows": float(sum(p.state_rows for p in latest)) if latest else None,
             "state_memory_bytes": float(sum(p.state_memory_bytes for p in latest)) if latest else None,
-            "model_reload_failing": None if self.latest_batch is None else float(self.model_error is not None),
-            "rules_reload_failing": None if self.latest_batch is None else float(self.rules_error is not None),
+            "model_reload_failing": float(self.model_error is not None) if self.serving_known else None,
+            "rules_reload_failing": (
+                float(self.rules_error is not None) if self.serving_known or self.latest_batch else None
+            ),
         }
 
     def details(self) -> dict[str, str]:

@@ -1,9 +1,10 @@
-"""The one operator pixguard adds to Airflow: the Spark provider's SparkSubmitOperator, supervised.
+"""The one operator pixguard adds to Airflow: the Spark provider's SparkSubmitOperator, supervised, and
+the DAG of a continuous job built on it.
 
 It builds the spark-submit command exactly as the provider does (connection, Spark conf, name and
-arguments from the bundle), then hands it to `pixguard.orchestration.supervisor`, which keeps one instance of the
-streaming job running: restarts it from its checkpoint when it dies or stalls, and alerts after
-repeated failures. Imported by DAG files only (it imports Airflow)."""
+arguments from the bundle), then hands it to `pixguard.orchestration.supervisor`, which keeps one
+instance of the continuous job running: restarts it from its checkpoint when it dies or stalls, and
+alerts after repeated failures. Imported by DAG files only (it imports Airflow)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 
 class SupervisedSparkSubmitOperator(SparkSubmitOperator):
-    """Run params: `supervise_for_s` (None: until stopped) and `streaming_config` (a config file path)."""
+    """`job`: the bundle's continuous job it keeps running. Run params: `supervise_for_s` (None: until
+    stopped) and `streaming_config` (a config file path)."""
+
+    def __init__(self, *, job: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
 
     def execute(self, context: Any) -> dict:
         from pixguard.config import load_streaming_config
         from pixguard.orchestration.dags import bundle_for_dags
-        from pixguard.orchestration.supervisor import supervise_streaming
+        from pixguard.orchestration.supervisor import supervise_job
 
         params = context.get("params") or {}
         bundle = bundle_for_dags()
@@ -32,7 +38,8 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
         env = {**os.environ, **{k: str(v) for k, v in (hook._env or {}).items()}}
         config = load_streaming_config(bundle.project_root, path=config_file)
         run_for = params.get("supervise_for_s")
-        report = supervise_streaming(bundle, config, command, env, None if run_for in (None, "") else float(run_for))
+        run_for_s = None if run_for in (None, "") else float(run_for)
+        report = supervise_job(bundle, config, self.job, command, env, run_for_s)
         self.log.info(report.summary())
         return {
             "restarts": report.restarts,
@@ -46,10 +53,12 @@ class SupervisedSparkSubmitOperator(SparkSubmitOperator):
     def on_kill(self) -> None:
         """The task is being killed (marked failed, timed out, or the worker stops): stop the job it
         supervises, and first tell the supervision loop to end, or it would see a dead job and restart it."""
+        from pixguard.config import load_streaming_config
         from pixguard.orchestration.dags import bundle_for_dags
         from pixguard.orchestration.supervisor import JobSlot, request_stop
 
-        slot = JobSlot.for_bundle(bundle_for_dags())
+        bundle = bundle_for_dags()
+        slot = JobSlot.for_job(bundle, self.job, load_streaming_config(bundle.project_root))
         request_stop(slot)
         slot.process.stop(timeout_s=30)
 
@@ -60,3 +69,35 @@ def _in_project(project_root: Path, value: object) -> Path | None:
         return None
     path = Path(str(value))
     return path if path.is_absolute() else project_root / path
+
+
+def supervised_job_dag(job: str):  # noqa: ANN201 - an airflow DAG
+    """pix_JOB: Kafka reachable, then the job kept running under supervision (the bundle says what to
+    submit, where, and how often to retry)."""
+    from airflow.sdk import DAG, Param, task
+
+    from pixguard.orchestration.dags import bundle_for_dags, dag_settings, spark_submit_spec
+
+    bundle = bundle_for_dags()
+    with DAG(
+        dag_id=f"pix_{job}",
+        **dag_settings(bundle, job),
+        params={
+            "supervise_for_s": Param(None, type=["null", "number"], description="end supervision after (None: never)"),
+            "streaming_config": Param(None, type=["null", "string"], description="config file instead of conf/"),
+        },
+        tags=["pixguard", "spark", "streaming"],
+    ) as dag:
+
+        @task
+        def kafka_reachable() -> str:
+            from pixguard.infra.kafka_topics import is_reachable
+
+            if not is_reachable(bundle.target.kafka, timeout_s=10):
+                raise RuntimeError(f"Kafka at {bundle.target.kafka.bootstrap_servers} is not reachable")
+            return bundle.target.kafka.bootstrap_servers
+
+        kafka_reachable() >> SupervisedSparkSubmitOperator(
+            task_id="supervise_stream", job=job, **spark_submit_spec(bundle, job).operator_kwargs()
+        )
+    return dag

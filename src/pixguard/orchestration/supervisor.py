@@ -1,11 +1,13 @@
-"""Supervision of the streaming job, as Airflow's `pix_streaming` runs it (and testable without Airflow).
+"""Supervision of a continuous job of the bundle (the streaming job, the archive job), as Airflow's
+`pix_streaming` and `pix_archive` run it (and testable without Airflow).
 
 - One instance only: the supervisor holds an exclusive `flock` on a lock file keyed by the job's
   checkpoint, and the job's pid (with its start time) is recorded next to it. A retried Airflow task
   whose previous attempt left the job running adopts that job instead of starting a second one; a
   second supervisor on the same checkpoint is refused while the first one lives.
-- Dead: the recorded process is gone. Stalled: no batch committed to the `hot_path` checkpoint for
-  `stall_timeout_s` while records wait in Kafka (a stream without input is idle, not stalled).
+- Dead: the recorded process is gone. Stalled: no batch committed to the checkpoint of the job's
+  watched query (`hot_path`, `decisions_archive`) for `stall_timeout_s` while records wait in its
+  Kafka topic (a stream without input is idle, not stalled).
 - Either way the job's whole process group is stopped and the job is started again: Spark resumes
   from its checkpoint. After `alert_after_failures` consecutive failures an alert goes to the same
   sinks as the stream's monitoring; after `max_consecutive_failures` the supervisor gives up.
@@ -42,7 +44,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pixguard.orchestration.supervisor")
 
-STREAM_QUERY = "hot_path"  # pixguard.stream.hot_path.HOT_PATH_QUERY: the query whose progress matters
+
+@dataclass(frozen=True)
+class WatchedQuery:
+    """The query whose progress tells that a job works, and the topic it reads."""
+
+    query: str
+    topic: str
+
+
+def watched_query(job: str, config: StreamingConfig) -> WatchedQuery:
+    """Names as in pixguard.stream.hot_path.HOT_PATH_QUERY and pixguard.stream.archive (not imported:
+    this module runs in Airflow's workers, without pyspark)."""
+    from pixguard.config import BUNDLE_FILE, ConfigError
+
+    if job == "streaming":
+        return WatchedQuery("hot_path", config.topics.transactions.name)
+    if job == "archive":
+        return WatchedQuery("decisions_archive", config.topics.decision_log.name)
+    raise ConfigError(
+        BUNDLE_FILE, f"jobs.{job}", "only the streaming and archive jobs run continuously and are supervised"
+    )
 
 
 class AlreadySupervised(RuntimeError):
@@ -150,9 +172,8 @@ def read_progress(checkpoint: str, end_offsets: Callable[[], dict[int, tuple[int
     return Progress(committed_at, waiting)
 
 
-def checkpoint_probe(bundle: Bundle, config: StreamingConfig) -> Callable[[], Progress]:
-    checkpoint = bundle.target.checkpoint_path(STREAM_QUERY)
-    topic = config.topics.transactions.name
+def checkpoint_probe(bundle: Bundle, watched: WatchedQuery) -> Callable[[], Progress]:
+    checkpoint, topic = bundle.target.checkpoint_path(watched.query), watched.topic
     return lambda: read_progress(checkpoint, lambda: kafka_end_offsets(bundle, topic), topic)
 
 
@@ -165,18 +186,19 @@ def _key(checkpoint: str) -> str:
 
 @dataclass(frozen=True)
 class JobSlot:
-    """Where the one instance of a streaming job is recorded: lock, pid file, log and stop request."""
+    """Where the one instance of a continuous job is recorded: lock, pid file, log and stop request."""
 
     run_dir: Path
     checkpoint: str
+    job: str = "streaming"
 
     @classmethod
-    def for_bundle(cls, bundle: Bundle) -> JobSlot:
-        return cls(bundle.state_dir / "run", bundle.target.checkpoint_path(STREAM_QUERY))
+    def for_job(cls, bundle: Bundle, job: str, config: StreamingConfig) -> JobSlot:
+        return cls(bundle.state_dir / "run", bundle.target.checkpoint_path(watched_query(job, config).query), job)
 
     @property
     def name(self) -> str:
-        return f"streaming-{_key(self.checkpoint)}"
+        return f"{self.job}-{_key(self.checkpoint)}"
 
     @property
     def process(self) -> ManagedProcess:
@@ -205,7 +227,7 @@ class JobSlot:
             except BlockingIOError:
                 handle.seek(0)
                 raise AlreadySupervised(
-                    f"the streaming job on checkpoint {self.checkpoint} is supervised already "
+                    f"the {self.job} job on checkpoint {self.checkpoint} is supervised already "
                     f"({handle.read().strip() or 'holder unknown'}; lock {self.lock_file})"
                 ) from None
             handle.seek(0)
@@ -282,6 +304,7 @@ class StreamJob:
 
 @dataclass
 class SupervisionReport:
+    job: str = "streaming"
     started: int = 0
     adopted: bool = False
     restarts: int = 0
@@ -292,7 +315,7 @@ class SupervisionReport:
 
     def summary(self) -> str:
         return (
-            f"streaming job: {'adopted a running one, ' if self.adopted else ''}started {self.started}x, "
+            f"{self.job} job: {'adopted a running one, ' if self.adopted else ''}started {self.started}x, "
             f"restarts {self.restarts} (deaths {self.deaths}, stalls {self.stalls}), alerts {len(self.alerts)}; "
             f"supervision ended by {self.stopped_by}"
         )
@@ -314,15 +337,16 @@ class Supervisor:
     alert_open_at_start: bool = False
 
     def run(self, run_for_s: float | None = None) -> SupervisionReport:
-        report = SupervisionReport()
+        what = f"{self.job.slot.job} job"
+        report = SupervisionReport(self.job.slot.job)
         stop_file = self.job.slot.stop_file
         stop_file.unlink(missing_ok=True)
         deadline = None if run_for_s is None else self.clock() + run_for_s
         if (pid := self.job.pid()) is not None:
             report.adopted = True
-            log.info("adopting the running streaming job (pid %s) instead of starting another", pid)
+            log.info("adopting the running %s (pid %s) instead of starting another", what, pid)
         else:
-            log.info("starting the streaming job (pid %s)", self.job.start())
+            log.info("starting the %s (pid %s)", what, self.job.start())
             report.started += 1
         started_at, failures, alerting = self.clock(), 0, self.alert_open_at_start
         while True:
@@ -339,22 +363,22 @@ class Supervisor:
             if failure in ("progress", "idle"):  # a batch committed, or nothing to read: healthy again
                 if alerting:
                     state = "progressing" if failure == "progress" else "up, with nothing to read"
-                    self.alert("resolved", f"streaming job is {state} again", failures)
+                    self.alert("resolved", f"{what} is {state} again", failures)
                     alerting = False
                 failures = 0
                 if failure == "progress":
                     started_at = self.clock()
                 continue
             failures += 1
-            log.error("streaming job %s (consecutive failures: %d)", failure, failures)
+            log.error("%s %s (consecutive failures: %d)", what, failure, failures)
             self.job.stop()
             if failures >= self.settings.alert_after_failures and not alerting:
-                summary = f"streaming job {failure}; {failures} consecutive failures, restarting from its checkpoint"
+                summary = f"{what} {failure}; {failures} consecutive failures, restarting from its checkpoint"
                 self.alert("firing", summary, failures)
                 report.alerts.append(summary)
                 alerting = True
             if failures > self.settings.max_consecutive_failures:
-                raise SupervisorGaveUp(f"streaming job failed {failures} times in a row (last: {failure})")
+                raise SupervisorGaveUp(f"{what} failed {failures} times in a row (last: {failure})")
             # A job that dies as it starts (a broker or registry down) must not use up its restarts in
             # a minute: each restart of a run of failures waits twice as long as the one before.
             backoff = self._backoff_s(failures)
@@ -366,7 +390,7 @@ class Supervisor:
             if deadline is not None and self.clock() >= deadline:
                 report.stopped_by = f"run_for_s={run_for_s:g}"
                 break
-            log.warning("restarting the streaming job from its checkpoint (pid %s)", self.job.start())
+            log.warning("restarting the %s from its checkpoint (pid %s)", what, self.job.start())
             report.restarts += 1
             report.started += 1
             started_at = self.clock()
@@ -474,23 +498,30 @@ def refuse_remote_driver(bundle: Bundle) -> None:
         raise ConfigError(
             BUNDLE_FILE,
             f"targets.{bundle.target.name}.spark.deploy_mode",
-            f"the supervised streaming job runs its driver where Airflow runs the task; "
+            f"a supervised streaming job runs its driver where Airflow runs the task; "
             f"'{bundle.target.spark.deploy_mode}' would leave a driver the supervisor cannot stop: use 'client'",
         )
 
 
-def supervise_streaming(
-    bundle: Bundle, config: StreamingConfig, command: Sequence[str], env: dict[str, str], run_for_s: float | None
+def supervise_job(
+    bundle: Bundle,
+    config: StreamingConfig,
+    job_name: str,
+    command: Sequence[str],
+    env: dict[str, str],
+    run_for_s: float | None,
 ) -> SupervisionReport:
+    """Keep the bundle's continuous job `job_name` running from `command` (spark-submit as the Spark
+    provider builds it), started at the job's OS priority."""
     refuse_remote_driver(bundle)
     settings = config.orchestration
-    slot = JobSlot.for_bundle(bundle)
+    slot = JobSlot.for_job(bundle, job_name, config)
     with slot.exclusive():
-        job = StreamJob(slot, command, env, settings.stop_timeout_s)
-        alert = ops_alert(bundle, config, "streaming_job_restarts", f"{bundle.name}-streaming", slot.open_alert_file)
+        job = StreamJob(slot, bundle.job(job_name).launch_command(list(command)), env, settings.stop_timeout_s)
+        alert = ops_alert(bundle, config, f"{job_name}_job_restarts", f"{bundle.name}-{job_name}", slot.open_alert_file)
         supervisor = Supervisor(
             job,
-            checkpoint_probe(bundle, config),
+            checkpoint_probe(bundle, watched_query(job_name, config)),
             settings,
             alert,
             alert_open_at_start=slot.open_alert_file.exists(),

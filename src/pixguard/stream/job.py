@@ -1,8 +1,13 @@
-"""The streaming job: the hot path and the archive, each query with its own checkpoint under the target.
+"""The two streaming applications, each query with its own checkpoint under the target.
 
+The streaming job (jobs/streaming.py) decides:
 - hot_path: pix.transactions, pix.dict-keys, pix.dict-marks -> decisions on pix.decisions, pix.alerts,
   pix.dlq and pix.decision-log (pixguard.stream.hot_path), deciding with what the driver publishes
-  (pixguard.stream.serving)
+  (pixguard.stream.serving). No Delta in its application: nothing slows a decision but deciding.
+
+The archive job (jobs/archive.py) writes Delta from the topics, on a slower trigger, in an application
+of its own: on the cluster target on its own executors, on one machine at a lower OS priority
+(bundle.yaml `nice`), so its Delta commits take the cores only when the hot path leaves them idle:
 - decisions_archive, quarantine_archive: pix.decision-log -> Delta decisions, quarantine
 - raw_ingest: pix.transactions as received -> Delta transactions_raw
 - fraud_labels: pix.fraud-reports -> Delta fraud_labels
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.domain.contract import load_transaction_checks
+from pixguard.monitoring.job_monitor import start_job_monitor
 from pixguard.stream.archive import start_archive_queries, start_dict_mirror_queries, start_labels_query
 from pixguard.stream.hot_path import HOT_PATH_QUERY, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.ingest import start_raw_ingest
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger("pixguard.stream")
+
+# The bundle's jobs (bundle.yaml `jobs`) these applications are.
+STREAMING_JOB = "streaming"
+ARCHIVE_JOB = "archive"
 
 
 class FeatureStateMismatch(RuntimeError):
@@ -79,40 +89,20 @@ def start_hot_path_query(
 def run_streaming_job(
     spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
 ) -> None:
-    """Start every query; return when all have finished (available_now) or when one fails.
-
-    With `available_now` the hot path runs to the end of its input first, then the archive takes in
-    what it published: started together, the archive would stop at the decision log's end as it was
-    when it started."""
+    """The hot path with its serving publisher and monitor; returns when the query ends (available_now:
+    at the end of its input)."""
     from pyspark.errors import StreamingQueryException
 
-    from pixguard.monitoring.job_monitor import start_job_monitor
-
-    reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
-    monitor = start_job_monitor(spark, bundle, config, job=f"{bundle.name}-streaming")
-    queries: list[StreamingQuery] = []
+    # No stream_metrics from here: the archive job writes that table, this application no Delta.
+    monitor = start_job_monitor(spark, bundle, config, STREAMING_JOB, config.monitoring.metrics_port, store=False)
     publisher: ServingPublisher | None = None
+    queries: list[StreamingQuery] = []
     try:
         hot_path, publisher = start_hot_path_query(spark, bundle, config, available_now)
         if monitor is not None:
             monitor.watch_serving(publisher)
         queries.append(hot_path)
-        if available_now:
-            hot_path.awaitTermination()
-        queries += [
-            *start_archive_queries(spark, bundle, config, reasons, available_now),
-            start_raw_ingest(spark, bundle, config, available_now),
-            start_labels_query(spark, bundle, config, available_now),
-            *start_dict_mirror_queries(spark, bundle, config, available_now),
-        ]
-        if available_now:
-            for query in queries:
-                query.awaitTermination()
-            return
-        spark.streams.awaitAnyTermination()
-        for query in queries:
-            if query.exception() is not None:
-                raise query.exception()
+        _await(spark, queries, available_now)
     except StreamingQueryException as exc:
         if "StateLayoutError" in str(exc) or "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE" in str(exc):
             raise FeatureStateMismatch(bundle.target.checkpoint_path(HOT_PATH_QUERY)) from exc
@@ -122,3 +112,40 @@ def run_streaming_job(
             publisher.stop()
         if monitor is not None:
             monitor.stop(queries=[q.name for q in queries if not q.isActive])
+
+
+def run_archive_job(spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False) -> None:
+    """Every archive query and its monitor; returns when all have finished (available_now: at the end of
+    their input, so after a hot path run to its end the archive holds all it published) or one fails."""
+    monitor = start_job_monitor(spark, bundle, config, ARCHIVE_JOB, config.monitoring.archive_metrics_port, store=True)
+    queries: list[StreamingQuery] = []
+    try:
+        queries += start_archive(spark, bundle, config, available_now)
+        _await(spark, queries, available_now)
+    finally:
+        if monitor is not None:
+            monitor.stop(queries=[q.name for q in queries if not q.isActive])
+
+
+def start_archive(
+    spark: SparkSession, bundle: Bundle, config: StreamingConfig, available_now: bool = False
+) -> list[StreamingQuery]:
+    reasons = quarantine_reason_codes(load_transaction_checks(bundle.project_root))
+    return [
+        *start_archive_queries(spark, bundle, config, reasons, available_now),
+        start_raw_ingest(spark, bundle, config, available_now),
+        start_labels_query(spark, bundle, config, available_now),
+        *start_dict_mirror_queries(spark, bundle, config, available_now),
+    ]
+
+
+def _await(spark: SparkSession, queries: list[StreamingQuery], available_now: bool) -> None:
+    """Until every query has finished (available_now) or one of them ends, whose error is raised."""
+    if available_now:
+        for query in queries:
+            query.awaitTermination()
+        return
+    spark.streams.awaitAnyTermination()
+    for query in queries:
+        if query.exception() is not None:
+            raise query.exception()

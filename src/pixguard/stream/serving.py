@@ -241,6 +241,14 @@ class ServingPublisher:
             self._thread.join(timeout=30)
 
     @property
+    def model_version(self) -> str | None:
+        return self.models.version
+
+    @property
+    def rules_version(self) -> str | None:
+        return self.rules.current.version if self.rules.current else None
+
+    @property
     def model_error(self) -> str | None:
         return self.models.last_error
 
