@@ -38,9 +38,10 @@ from tests.unit.test_validate import encode, good_message, valid_cpf
 
 pytestmark = pytest.mark.integration
 
-# The cluster target asks for 4-core, 8 GiB executors; a worker offering that hosts one (cores are a
-# scheduling unit, and the heap is only reserved as it fills).
-WORKER_CORES, WORKER_MEMORY = "4", "9g"
+# The cluster target asks for 4-core, 8 GiB executors, one for the streaming job and one for the
+# archive job (spark.cores.max 4 each); a worker offering that hosts both (cores are a scheduling
+# unit, and the heap is only reserved as it fills).
+WORKER_CORES, WORKER_MEMORY = "8", "17g"
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pixguard.orchestration.supervisor import JobSlot, checkpoint_probe, request_stop
+    from pixguard.orchestration.supervisor import JobSlot, checkpoint_probe, request_stop, watched_query
 
     local, config = isolated
     master_url, master_ui = standalone_cluster
@@ -157,7 +158,8 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     config = config.model_copy(
         update={
             "trigger_interval_s": 1.0,
-            "monitoring": config.monitoring.model_copy(update={"metrics_port": 0}),
+            "archive_trigger_interval_s": 2.0,
+            "monitoring": config.monitoring.model_copy(update={"metrics_port": 0, "archive_metrics_port": 0}),
             "orchestration": config.orchestration.model_copy(
                 update={"supervisor_poll_interval_s": 2, "stop_timeout_s": 30}
             ),
@@ -186,40 +188,48 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
         **cluster_env,
         f"AIRFLOW_CONN_{cluster.target.airflow.spark_conn_id.upper()}": spark_connection(cluster),
     }
-    slot = JobSlot.for_bundle(cluster)
+    slots = [JobSlot.for_job(cluster, job, config) for job in ("streaming", "archive")]
     conf = json.dumps({"supervise_for_s": 1200, "streaming_config": str(config_file)})
-    log_path = tmp_path / "dags_test.log"
-    with log_path.open("w") as log:
-        dags_test = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "dags", "test", "pix_streaming", "--conf", conf],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    log_path, archive_log_path = tmp_path / "dags_test.log", tmp_path / "dags_test_archive.log"
+    dags_tests = []
+    for dag_id, path in (("pix_streaming", log_path), ("pix_archive", archive_log_path)):
+        with path.open("w") as log:
+            dags_tests.append(
+                subprocess.Popen(
+                    [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", conf],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     try:
         wait_for(lambda: len(decided()) >= len(ids), 600, "the job on the cluster to decide every payment", 5)
-        # What the supervisor sees, reading the checkpoint at its URI: a probe that could not read it
-        # would find every record still waiting, and restart the job as stalled. The batch commits
-        # to its checkpoint after its Delta append, so the probe is given the time that takes.
-        probe = checkpoint_probe(cluster, config)
-        wait_for(lambda: probe().pending_records == 0, 60, "the batch to commit to the checkpoint", 2)
-        progress = probe()
-        assert progress.last_commit_at is not None and progress.pending_records == 0, progress
-        request_stop(slot)
-        assert dags_test.wait(timeout=300) == 0, log_path.read_text()[-5000:]
+        # What the supervisors see, reading the checkpoints at their URI: a probe that could not read
+        # one would find every record still waiting, and restart its job as stalled.
+        for job in ("streaming", "archive"):
+            probe = checkpoint_probe(cluster, watched_query(job, config))
+            wait_for(lambda probe=probe: probe().pending_records == 0, 60, f"the {job} job's commit", 2)
+            progress = probe()
+            assert progress.last_commit_at is not None and progress.pending_records == 0, (job, progress)
+        for slot in slots:
+            request_stop(slot)
+        for dags_test, path in zip(dags_tests, (log_path, archive_log_path), strict=True):
+            assert dags_test.wait(timeout=300) == 0, path.read_text()[-5000:]
     finally:
-        if dags_test.poll() is None:
-            os.killpg(dags_test.pid, signal.SIGKILL)
-        if (pid := slot.process.pid()) is not None:
-            os.killpg(pid, signal.SIGKILL)
-    output = log_path.read_text()
+        for dags_test in dags_tests:
+            if dags_test.poll() is None:
+                os.killpg(dags_test.pid, signal.SIGKILL)
+        for slot in slots:
+            if (pid := slot.process.pid()) is not None:
+                os.killpg(pid, signal.SIGKILL)
+    output = log_path.read_text() + archive_log_path.read_text()
 
     rows = decided()
     assert sorted(r.end_to_end_id for r in rows) == sorted(ids)  # each once
     assert {r.model_version for r in rows} == {champion}  # scored by the model's UDF on the executors
     assert all(r.score is not None for r in rows)
-    assert "started 1x, restarts 0 (deaths 0, stalls 0)" in output, output[-5000:]
+    assert output.count("started 1x, restarts 0 (deaths 0, stalls 0)") == 2, output[-5000:]
 
     archives = list((home / "artifacts").glob("pixguard-*.zip"))
     assert len(archives) == 1, "the driver ships the package it runs"

@@ -16,6 +16,7 @@ import pytest
 from pixguard.features.model_input import MODEL_FEATURES
 from pixguard.infra.producer import make_producer, publish
 from pixguard.model.publish import log_fraud_model
+from pixguard.monitoring.job_monitor import JobMonitor
 from pixguard.stream.job import start_hot_path_query
 from tests.hot_path_helpers import tiny_booster
 from tests.integration.kafka_helpers import read_topic
@@ -88,6 +89,9 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
 
     v1 = register(MODEL_FEATURES, seed=1)
     query, publisher = start_hot_path_query(spark, bundle, config)
+    # The streaming job's monitor reads the publisher: its signals raise the reload alerts.
+    monitor = JobMonitor(config.monitoring, "test-streaming", [])
+    monitor.watch_serving(publisher)
     try:
         first = decided_after_a_change("first payments decided")
         assert {r["model_version"] for r in first.values()} == {v1}
@@ -102,6 +106,8 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
         third = decided_after_a_change("payments after the refused champion decided")
         assert {r["model_version"] for r in third.values()} == {v2}
         assert publisher.model_error and f"/{broken} refused: the model lacks served features" in publisher.model_error
+        view = monitor.view()
+        assert view.signals["model_reload_failing"] == 1.0 and view.model_version == v2
 
         old_rules = next(iter(third.values()))["rules_version"]
         rules_file.write_text(
@@ -116,6 +122,7 @@ def test_model_and_rules_hot_reload_without_restart(spark, isolated, mlflow_serv
         fifth = decided_after_a_change("payments after the refused rule file decided")
         assert {r["rules_version"] for r in fifth.values()} == {new_rules}
         assert publisher.rules_error and "TEST_EVERYTHING: does not compile" in publisher.rules_error
+        assert monitor.view().signals["rules_reload_failing"] == 1.0
 
         # Compiles, and runs on a row of zeros, but the payments (R$ 150.75 each) divide by zero: that
         # rule is disabled where it runs and the payments are decided with the others, without a restart.

@@ -95,6 +95,19 @@ def test_the_status_view_reads_a_scrape() -> None:
     assert "alerts  [warning] latency_high" in text
 
 
+def test_the_status_view_of_a_job_that_archives_no_batch_shows_no_empty_decision_figures() -> None:
+    """The streaming job's endpoint: its queries and the versions it serves, no blank latency line."""
+    settings = MonitoringSettings(metrics_host="127.0.0.1", metrics_port=0, alerts=[])
+    monitor = JobMonitor(settings, "test-streaming", sinks=[])
+    monitor.on_progress(progress_metrics(progress_report(3, {"t": {"0": 1}}, {"t": {"0": 1}}, name="hot_path")))
+    monitor.endpoint = MetricsEndpoint(monitor.view, "127.0.0.1", 0)
+    try:
+        text = "\n".join(job_view(scrape(f"http://127.0.0.1:{monitor.port}/metrics")))
+    finally:
+        monitor.endpoint.stop()
+    assert "query hot_path" in text and "latency" not in text and "no decision yet" not in text
+
+
 def test_dashboard_and_scrape_config_name_only_what_the_endpoint_serves() -> None:
     import json
     import re

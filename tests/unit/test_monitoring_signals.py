@@ -273,3 +273,14 @@ def test_a_restarted_job_resolves_the_alerts_its_previous_run_left_firing(tmp_pa
     third_run, _ = monitor_with(rules, clock)
     third_run.open_alerts_file = open_alerts
     assert third_run.resolve_alerts_left_open() == []  # resolved once only
+
+
+def test_rows_waiting_for_a_writer_are_bounded() -> None:
+    """The streaming job's monitor has no stream_metrics writer: its rows must not pile up for ever."""
+    from pixguard.monitoring import job_monitor
+
+    monitor, _ = monitor_with([], [0.0])
+    for batch_id in range(job_monitor.MAX_PENDING_ROWS + 5):
+        monitor.on_progress(progress_metrics(progress_report(batch_id, {"t": {"0": 1}}, {"t": {"0": 1}})))
+    rows = monitor.take_rows()
+    assert len(rows) == job_monitor.MAX_PENDING_ROWS and rows[-1]["batch_id"] == job_monitor.MAX_PENDING_ROWS + 4

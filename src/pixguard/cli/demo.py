@@ -231,8 +231,9 @@ def main() -> int:
     traffic.start()
     try:
         _show_decisions(bundle, config, traffic, summary, job, tally)
-        if job.poll() is not None:
-            print(f"  the streaming job stopped early (exit code {job.returncode}): see {log_path}")
+        for name, process in (("streaming", job), ("archive", archive)):
+            if process.poll() is not None:
+                print(f"  the {name} job stopped early (exit code {process.returncode}): see {log_path}")
         traffic.join()
     finally:
         for process in (job, archive):

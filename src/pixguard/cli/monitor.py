@@ -70,18 +70,22 @@ def job_view(samples: list[Sample]) -> list[str]:
     def job(name: str) -> float | None:
         return _one(samples, f"pixguard_job_{name}")
 
-    latency = [_fmt(job(f"decision_latency_{p}_ms"), " ms") for p in ("p50", "p95", "p99")]
-    lines.append(f"  latency p50 {latency[0]}, p95 {latency[1]}, p99 {latency[2]}")
-    lines.append(
-        f"  rates   quarantine {_fmt(job('quarantine_rate'), percent=True)}, "
-        f"review {_fmt(job('review_rate'), percent=True)}, block {_fmt(job('block_rate'), percent=True)}"
-    )
-    decisions = ", ".join(f"{s.labels['decision']} {s.value:,.0f}" for s in _pick(samples, "pixguard_decisions_total"))
-    quarantined = sum(s.value for s in _pick(samples, "pixguard_quarantined_total"))
     consumed = _one(samples, "pixguard_consumed_records_total")
-    lines.append(
-        f"  totals  consumed {_fmt(consumed)}: {decisions or 'no decision yet'}, quarantined {quarantined:,.0f}"
-    )
+    # The decided batches' figures come from the archive job's endpoint; the streaming job's has none.
+    if consumed or job("decision_latency_p99_ms") is not None:
+        latency = [_fmt(job(f"decision_latency_{p}_ms"), " ms") for p in ("p50", "p95", "p99")]
+        lines.append(f"  latency p50 {latency[0]}, p95 {latency[1]}, p99 {latency[2]}")
+        lines.append(
+            f"  rates   quarantine {_fmt(job('quarantine_rate'), percent=True)}, "
+            f"review {_fmt(job('review_rate'), percent=True)}, block {_fmt(job('block_rate'), percent=True)}"
+        )
+        decisions = ", ".join(
+            f"{s.labels['decision']} {s.value:,.0f}" for s in _pick(samples, "pixguard_decisions_total")
+        )
+        quarantined = sum(s.value for s in _pick(samples, "pixguard_quarantined_total"))
+        lines.append(
+            f"  totals  consumed {_fmt(consumed)}: {decisions or 'no decision yet'}, quarantined {quarantined:,.0f}"
+        )
     info = _pick(samples, "pixguard_model_info")
     if info:
         lines.append(f"  model   {info[0].labels['model_version']}, rules {info[0].labels['rules_version']}")

@@ -1,6 +1,7 @@
-"""The monitor of one running streaming job: takes the listener's events (the archived batches' figures
-come with the decisions archive's progress events, as observed metrics), keeps the signals, evaluates
-the alert rules on a timer, serves Prometheus, appends stream_metrics.
+"""The monitor of one running streaming application (the streaming job, the archive job): takes the
+listener's events (the archived batches' figures come with the decisions archive's progress events,
+as observed metrics) and the serving publisher's state, keeps the signals, evaluates the alert rules
+on a timer, serves Prometheus and, when given a table, appends stream_metrics.
 
 Threads: the listener calls in on Spark's listener-bus thread, the endpoint reads on its HTTP
 thread; one lock guards the state. Alerts are evaluated by a
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from pixguard.stream.serving import ServingPublisher
 
 log = logging.getLogger("pixguard.monitoring")
+
+MAX_PENDING_ROWS = 10_000
 
 
 class JobMonitor:
@@ -94,6 +97,9 @@ class JobMonitor:
                 batch = from_observed(progress.batch_id, progress.observed[BATCH_METRICS], self._quarantine_reasons)
                 self.on_batch(batch)
             self._rows.append(metrics_row(self.job, progress, batch, datetime.fromtimestamp(now, UTC)))
+            # Rows wait for the stream_metrics writer: bounded, for a job without one (the streaming
+            # job) or a writer failing for hours.
+            del self._rows[:-MAX_PENDING_ROWS]
 
     def on_terminated(self, query: str, exception: str | None = None) -> None:
         if exception:
@@ -253,7 +259,7 @@ class JobMonitor:
             append_metrics(self._spark, self._store_path, rows)
         except Exception:
             with self._lock:  # keep them for the next round
-                self._rows = rows + self._rows
+                self._rows = (rows + self._rows)[-MAX_PENDING_ROWS:]
             raise
         return len(rows)
 

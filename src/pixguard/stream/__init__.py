@@ -1,1 +1,1 @@
-"""The streaming job: sources, pure transformations, sinks and the queries that wire them."""
+"""The streaming and archive jobs: sources, pure transformations, sinks and the queries that wire them."""
