@@ -300,17 +300,23 @@ def test_streaming_and_archive_dags_run_the_jobs_and_restart_the_hot_path_after_
     first_ids = send(0, 40)
     conf = json.dumps({"supervise_for_s": 1500, "streaming_config": str(config_file)})
     log, archive_log = (tmp_path / "dags_test.log").open("w"), (tmp_path / "dags_test_archive.log").open("w")
-    dags_test, archive_dag_test = (
-        subprocess.Popen(
+
+    def dags_test_of(dag_id: str, out) -> subprocess.Popen:  # noqa: ANN001
+        return subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", conf],
             env=airflow_env_for(airflow_db, home),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        for dag_id, out in (("pix_streaming", log), ("pix_archive", archive_log))
-    )
+
+    # One after the other: two `dags test` syncing the DAG folder to one metadata database at once race
+    # on the same rows. The second starts once the first has started its job.
+    dags_test = dags_test_of("pix_streaming", log)
+    archive_dag_test = None
     try:
+        wait_for(lambda: slot.process.pid() is not None, 300, "pix_streaming to start its job", 1)
+        archive_dag_test = dags_test_of("pix_archive", archive_log)
         wait_for(lambda: set(first_ids) <= decided(), 400, "the supervised job to decide the first batch", 5)
         first_pid = slot.process.pid()
         assert first_pid is not None
@@ -331,7 +337,7 @@ def test_streaming_and_archive_dags_run_the_jobs_and_restart_the_hot_path_after_
         assert archive_dag_test.wait(timeout=300) == 0, (tmp_path / "dags_test_archive.log").read_text()[-5000:]
     finally:
         for process in (dags_test, archive_dag_test):
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
         for job_slot in (slot, archive_slot):
             if (pid := job_slot.process.pid()) is not None:

@@ -192,18 +192,21 @@ def test_the_supervised_stream_runs_on_a_standalone_cluster(
     conf = json.dumps({"supervise_for_s": 1200, "streaming_config": str(config_file)})
     log_path, archive_log_path = tmp_path / "dags_test.log", tmp_path / "dags_test_archive.log"
     dags_tests = []
-    for dag_id, path in (("pix_streaming", log_path), ("pix_archive", archive_log_path)):
-        with path.open("w") as log:
-            dags_tests.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", conf],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
     try:
+        # One after the other: two `dags test` syncing the DAG folder to one metadata database at
+        # once race on the same rows. The second starts once the first has started its job.
+        for dag_id, path, slot in (("pix_streaming", log_path, slots[0]), ("pix_archive", archive_log_path, slots[1])):
+            with path.open("w") as log:
+                dags_tests.append(
+                    subprocess.Popen(
+                        [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", conf],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            wait_for(lambda slot=slot: slot.process.pid() is not None, 300, f"{dag_id} to start its job", 1)
         wait_for(lambda: len(decided()) >= len(ids), 600, "the job on the cluster to decide every payment", 5)
         # What the supervisors see, reading the checkpoints at their URI: a probe that could not read
         # one would find every record still waiting, and restart its job as stalled.
