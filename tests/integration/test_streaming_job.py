@@ -229,7 +229,7 @@ def test_sigterm_stops_both_jobs_with_exit_code_0_and_no_stack_trace_in_their_lo
 
     bundle, config = isolated
     monitoring = config.monitoring.model_copy(update={"metrics_port": 0, "archive_metrics_port": 0})
-    config = config.model_copy(update={"monitoring": monitoring, "archive_trigger_interval_s": 2.0})
+    config = config.model_copy(update={"monitoring": monitoring, "archive_trigger_interval_s": 5.0})
     config_file = tmp_path / "streaming_config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     home = load_bundle(Path(__file__).resolve().parents[2], state_dir=tmp_path / "home")

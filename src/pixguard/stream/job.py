@@ -20,6 +20,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from pixguard.config import Bundle, StreamingConfig
@@ -62,7 +63,9 @@ def stop_on_sigterm(spark: SparkSession) -> threading.Event:
     requested = threading.Event()
 
     def stop_queries() -> None:
-        for query in spark.streams.active:
+        queries = spark.streams.active
+        between_batches(queries)
+        for query in queries:
             with contextlib.suppress(Exception):  # stopped meanwhile
                 query.stop()
 
@@ -74,6 +77,21 @@ def stop_on_sigterm(spark: SparkSession) -> threading.Event:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     return requested
+
+
+def between_batches(queries: list[StreamingQuery], timeout_s: float = 20.0) -> None:
+    """Wait (at most `timeout_s`) for a moment when none of the queries runs a batch: stopped then,
+    their tasks are not interrupted mid-write (which is safe, the batch is redone at the next start,
+    but fills the log with stack traces)."""
+
+    def busy() -> bool:
+        with contextlib.suppress(Exception):  # a query stopped meanwhile is not busy
+            return any(q.isActive and q.status.get("isTriggerActive") for q in queries)
+        return False
+
+    deadline = time.monotonic() + timeout_s
+    while busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def start_hot_path_query(
