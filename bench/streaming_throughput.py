@@ -46,7 +46,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pixguard.config import load_bundle, load_streaming_config
 from pixguard.infra.kafka_topics import ensure_topics
-from pixguard.jobs import start_job_process
+from pixguard.jobs import start_job_process, stop_job_processes
 from pixguard.simulator.runs import run_history, run_live
 from pixguard.simulator.settings import load_simulator_config
 from pixguard.stack.local import up
@@ -288,13 +288,7 @@ def run_rate(rate: int, seconds: float, workdir: Path, persons: int | None, hist
         sampling.set()
         sampler.join()
     finally:
-        for process in (job, archive):
-            process.terminate()
-        for process in (job, archive):
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_job_processes([job, archive])
         watcher.stop.set()
         watcher.join(10)
         resources.stop.set()

@@ -90,3 +90,14 @@ def start_job_process(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def stop_job_processes(processes: list[subprocess.Popen], timeout_s: float = 60) -> None:
+    """SIGTERM to each (its driver stops its queries between batches), then SIGKILL what is left."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -446,3 +446,24 @@ def test_a_supervisor_alert_reaches_the_configured_webhook(tmp_path: Path, monke
     finally:
         server.shutdown()
     assert [(e["rule"], e["status"], e["value"]) for e in received] == [("streaming_job_restarts", "firing", 3.0)]
+
+
+def test_stopping_job_processes_terminates_them_and_kills_one_that_ignores_sigterm() -> None:
+    import subprocess
+    import sys
+
+    from pixguard.jobs import stop_job_processes
+
+    polite = subprocess.Popen(["sleep", "60"])
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    stubborn.stdout.readline()  # its handler is in place
+    stop_job_processes([polite, stubborn], timeout_s=1)
+    stubborn.wait(10)
+    assert polite.returncode == -15 and stubborn.returncode == -9

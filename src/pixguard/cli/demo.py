@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pixguard.config import Bundle, ConfigError, StreamingConfig, load_bundle, load_streaming_config
-from pixguard.jobs import start_job_process
+from pixguard.jobs import start_job_process, stop_job_processes
 from pixguard.stack.local import up
 from pixguard.stack.processes import ServiceError
 
@@ -236,13 +236,7 @@ def main() -> int:
                 print(f"  the {name} job stopped early (exit code {process.returncode}): see {log_path}")
         traffic.join()
     finally:
-        for process in (job, archive):
-            process.terminate()
-        for process in (job, archive):
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_job_processes([job, archive])
 
     step("Summary")
     if "live" in summary:
