@@ -186,8 +186,14 @@ class Job(_Model):
     nice: int = Field(default=0, ge=0, le=19)
 
     def launch_command(self, command: list[str]) -> list[str]:
-        """The command that starts this job, at the job's OS priority."""
-        return ["nice", "-n", str(self.nice), *command] if self.nice else list(command)
+        """The command that starts this job, at the job's OS priority. Its launchers start it in a
+        session of its own: where the kernel groups processes by session (autogroups, on by default in
+        most distributions' kernels), each session gets an even share of the cores whatever the nice
+        of its processes, so the session's autogroup is given the job's nice too."""
+        if not self.nice:
+            return list(command)
+        lower = f'{{ echo {self.nice} > /proc/self/autogroup; }} 2>/dev/null; exec nice -n {self.nice} "$@"'
+        return ["sh", "-c", lower, "sh", *command]
 
     @field_validator("spark_conf", mode="before")
     @classmethod

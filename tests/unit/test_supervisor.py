@@ -239,13 +239,9 @@ def test_each_continuous_job_is_watched_on_its_own_query_and_topic_and_started_a
     slots = {JobSlot.for_job(bundle, job, config).name for job in ("streaming", "archive")}
     assert len(slots) == 2  # two locks, two pid files: one instance of each
     assert bundle.job("streaming").launch_command(["spark-submit", "x.py"]) == ["spark-submit", "x.py"]
-    assert bundle.job("archive").launch_command(["spark-submit", "x.py"]) == [
-        "nice",
-        "-n",
-        "19",
-        "spark-submit",
-        "x.py",
-    ]
+    archive = bundle.job("archive").launch_command(["spark-submit", "x.py"])
+    assert archive[:2] == ["sh", "-c"] and archive[-2:] == ["spark-submit", "x.py"]
+    assert "echo 19 > /proc/self/autogroup" in archive[2] and 'exec nice -n 19 "$@"' in archive[2]
     with pytest.raises(ConfigError, match="jobs.retrain"):
         watched_query("retrain", config)
 
@@ -467,3 +463,25 @@ def test_stopping_job_processes_terminates_them_and_kills_one_that_ignores_sigte
     stop_job_processes([polite, stubborn], timeout_s=1)
     stubborn.wait(10)
     assert polite.returncode == -15 and stubborn.returncode == -9
+
+
+def test_a_low_priority_job_runs_in_a_session_ranked_below_the_others() -> None:
+    """With autogroups, nice alone ranks a process only against its own session: the job's session
+    gets the job's nice too, and the session that launched it keeps its own."""
+    import subprocess
+
+    from pixguard.config import Job
+
+    autogroup = Path("/proc/self/autogroup")
+    before = autogroup.read_text() if autogroup.exists() else None
+    probe = "nice; cat /proc/self/autogroup 2>/dev/null || echo no-autogroup"
+    job = Job(entry_point="jobs/archive.py", nice=19)
+    out = subprocess.run(
+        job.launch_command(["sh", "-c", probe]), capture_output=True, text=True, check=True, start_new_session=True
+    ).stdout.splitlines()
+    assert out[0] == "19"
+    if before is None:
+        assert out[1] == "no-autogroup"
+    else:
+        assert out[1].endswith("nice 19")
+        assert autogroup.read_text() == before  # the launching session is not lowered

@@ -8,6 +8,8 @@ digit counts as itself and 'A' as 17).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 CPF_WEIGHTS = ((10, 9, 8, 7, 6, 5, 4, 3, 2), (11, 10, 9, 8, 7, 6, 5, 4, 3, 2))
 CNPJ_WEIGHTS = ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2))
 
@@ -15,10 +17,8 @@ CPF_FORMAT = "^[0-9]{11}$"
 CNPJ_FORMAT = "^[0-9A-Z]{12}[0-9]{2}$"
 
 
-def _check_digits_sql(column: str, weights: tuple[tuple[int, ...], ...]) -> str:
-    def value(position: int) -> str:
-        return f"(ascii(substr({column}, {position}, 1)) - 48)"
-
+def _check_digits_sql(value: Callable[[int], str], weights: tuple[tuple[int, ...], ...]) -> str:
+    """Both check digits right, `value(position)` (from 1) being an SQL expression of a character's value."""
     checks = []
     for digit_weights in weights:
         total = " + ".join(f"{value(i + 1)} * {w}" for i, w in enumerate(digit_weights))
@@ -27,13 +27,30 @@ def _check_digits_sql(column: str, weights: tuple[tuple[int, ...], ...]) -> str:
     return " AND ".join(f"({check})" for check in checks)
 
 
+def _characters(column: str) -> Callable[[int], str]:
+    return lambda position: f"(ascii(substr({column}, {position}, 1)) - 48)"
+
+
+def _digits(number: str, length: int) -> Callable[[int], str]:
+    return lambda position: f"(({number} div {10 ** (length - position)}) % 10)"
+
+
 def valid_document_sql(column: str) -> str:
     """A Spark SQL predicate, true when `column` (an SQL expression) holds a valid CPF or CNPJ.
 
-    A value of a single repeated character passes the arithmetic but is no document."""
+    An all-digit document is read as one number and its digits taken by integer arithmetic, several
+    times cheaper than cutting out one-character strings (the contract checks two documents a payment);
+    only an alphanumeric CNPJ is read character by character. A value of a single repeated character
+    passes the arithmetic but is no document: as a number, it is a multiple of 11...1."""
+    number = f"try_cast({column} AS BIGINT)"
+
+    def all_digits(length: int, weights: tuple[tuple[int, ...], ...]) -> str:
+        return f"{_check_digits_sql(_digits(number, length), weights)} AND {number} % {'1' * length} <> 0"
+
     return (
         f"CASE length({column})"
-        f" WHEN 11 THEN ({column} RLIKE '{CPF_FORMAT}') AND {_check_digits_sql(column, CPF_WEIGHTS)}"
-        f" WHEN 14 THEN ({column} RLIKE '{CNPJ_FORMAT}') AND {_check_digits_sql(column, CNPJ_WEIGHTS)}"
-        f" ELSE false END AND NOT ({column} RLIKE '^(.)\\\\1*$')"
+        f" WHEN 11 THEN ({column} RLIKE '{CPF_FORMAT}') AND {all_digits(11, CPF_WEIGHTS)}"
+        f" WHEN 14 THEN ({column} RLIKE '{CNPJ_FORMAT}') AND CASE WHEN {number} IS NULL"
+        f" THEN {_check_digits_sql(_characters(column), CNPJ_WEIGHTS)} ELSE {all_digits(14, CNPJ_WEIGHTS)} END"
+        " ELSE false END"
     )

@@ -14,6 +14,8 @@ from pixguard.infra.package_archive import build_package_archive
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+HUGE_METHODS_COMPILED = "-XX:-DontCompileHugeMethods"
+
 # Always on, whatever the target: Delta tables, RocksDB state (required by transformWithState,
 # and keeps large keyed state off the JVM heap), UTC so event times never shift with the host.
 BASE_SPARK_CONF = {
@@ -26,6 +28,11 @@ BASE_SPARK_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Python workers turn timestamps into naive local datetimes and back: pin their zone.
     "spark.executorEnv.TZ": "UTC",
+    # HotSpot never compiles a method of more than 8,000 bytes of bytecode, and Spark's generated code
+    # for the contract's checks has such methods: they ran interpreted, several times slower
+    # (bench/RESULTS.md). A job's spark_conf that sets these options replaces this one.
+    "spark.driver.extraJavaOptions": HUGE_METHODS_COMPILED,
+    "spark.executor.extraJavaOptions": HUGE_METHODS_COMPILED,
 }
 
 
