@@ -1,8 +1,8 @@
 """`pixguard backtest FILE`: a user's labelled payments decided in batch by the stream's own code.
 
-The whole file is checked first, as replay checks it (the stream's parse and contract, and no
+The whole file is judged as replay judges it (the stream's parse and contract, and no
 end_to_end_id twice): a refused file names its offending data row and column, and nothing is
-written. Then every payment is decided in one batch by the hot path's own operators
+written. Every payment is decided in one batch by the hot path's own operators
 (pixguard.stream.batch: contract, point-in-time payer/payee features, the DICT entries given, the
 rules file, the champion or a chosen model version). Written, under the user's name (never the live
 tables): Delta `backtest_<name>` (one decision per payment, with the file's `is_fraud`,
@@ -26,7 +26,6 @@ from pixguard.domain.contract import load_transaction_checks
 from pixguard.domain.schema import DICT_MARK_FIELDS, FRAUD_REPORT_TYPE, KEY_REGISTRY_FIELDS
 from pixguard.infra.datasets import DatasetError, fraud_flags, message_text, read_dataset, reported_times
 from pixguard.infra.spark_progress import SparkProgress
-from pixguard.stream.archive import decided_rows
 from pixguard.stream.batch import decide_in_batch, kafka_shaped
 from pixguard.stream.hot_path import decision_record_schema
 from pixguard.stream.seed import dict_only_seeds
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 DATA_ROW = "data_row"  # the payment's row in the file, from 1
 LABEL_COLUMNS = ("is_fraud", "reported_at", "fraud_type")  # optional in the file; kept with each decision
+REFUSED = "pixguard-backtest: a payment the contract refuses"
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class BacktestSummary:
     model_version: str | None
     rules_version: str
     seconds: float
-    phases: dict[str, float]  # seconds per step: read, check, decide (and write)
+    phases: dict[str, float]  # seconds per step: read, check and decide (and write), labels
 
     def text(self) -> str:
         rate = self.payments / self.seconds if self.seconds else 0.0
@@ -152,12 +152,8 @@ def run_backtest(
     phases["read"] = time.monotonic() - began
     topic = f"backtest.{name}"
     records = kafka_shaped(staged, topic, offset=F.col(DATA_ROW) - 1)
+    checks = load_transaction_checks(bundle.project_root)
     bounds = EventTimeBounds(config.validation.max_event_age_s, config.validation.max_clock_skew_s)
-    with SparkProgress(spark, f"checking {path.name}", enabled=progress):
-        problem = first_refusal(records, load_transaction_checks(bundle.project_root), bounds)
-    if problem:
-        raise DatasetError(f"{path}: {problem}; nothing was written")
-    phases["check"] = time.monotonic() - began - sum(phases.values())
     batch = decide_in_batch(
         spark,
         bundle,
@@ -171,10 +167,18 @@ def run_backtest(
     )
     decision_columns = [f.name for f in decision_record_schema(spark).fields]
     labels = staged.select("end_to_end_id", DATA_ROW, *LABEL_COLUMNS)
-    decisions = decided_rows(batch.outcomes, decision_columns).join(labels, "end_to_end_id", "left")
+    decisions = every_one_decided(batch.outcomes, decision_columns).join(labels, "end_to_end_id", "left")
     decisions_path = bundle.target.table_path(tables.decisions)
-    with SparkProgress(spark, f"deciding {len(payments):,} payments", enabled=progress):
-        decisions.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(decisions_path)
+    try:
+        with SparkProgress(spark, f"deciding {len(payments):,} payments", enabled=progress):
+            decisions.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(decisions_path)
+    except Exception as error:
+        if REFUSED not in str(error):
+            raise
+        # The file is read again only to describe its refused rows, as replay does.
+        problem = first_refusal(records, checks, bounds)
+        raise DatasetError(f"{path}: {problem or 'a row is refused'}; nothing was written") from None
+    phases["check and decide"] = time.monotonic() - began - sum(phases.values())
     decided = _rows_written(spark, decisions_path)
     if decided != len(payments):
         raise RuntimeError(f"backtest {name}: {len(payments)} payments in, {decided} decided: the counts must agree")
@@ -187,7 +191,7 @@ def run_backtest(
         bundle.target.table_path(tables.labels)
     )
     shutil.rmtree(staging, ignore_errors=True)
-    phases["decide"] = time.monotonic() - began - sum(phases.values())
+    phases["labels"] = time.monotonic() - began - sum(phases.values())
     return BacktestSummary(
         name,
         decided,
@@ -197,6 +201,19 @@ def run_backtest(
         batch.rules_version,
         time.monotonic() - began,
         phases,
+    )
+
+
+def every_one_decided(outcomes: DataFrame, decision_columns: list[str]) -> DataFrame:
+    """The outcomes as decision rows, each of them decided: a record the stream would quarantine fails
+    the Spark job that evaluates it, so a refused file's decisions are never committed, and the file
+    is parsed and checked once, by the decision itself."""
+    from pyspark.sql import functions as F
+
+    decided_id = F.when(F.col("outcome") == "decided", F.col("end_to_end_id")).otherwise(F.raise_error(F.lit(REFUSED)))
+    return outcomes.select(
+        *[decided_id.alias(name) if name == "end_to_end_id" else F.col(name) for name in decision_columns],
+        "published_at",
     )
 
 
