@@ -29,8 +29,8 @@ BASE_SPARK_CONF = {
     # Python workers turn timestamps into naive local datetimes and back: pin their zone.
     "spark.executorEnv.TZ": "UTC",
     # HotSpot never compiles a method of more than 8,000 bytes of bytecode, and Spark's generated code
-    # for the contract's checks has such methods: they ran interpreted, several times slower
-    # (bench/RESULTS.md). A job's spark_conf that sets these options replaces this one.
+    # for the contract's checks has such methods: they ran interpreted (the CPF/CNPJ check alone 3x
+    # slower, bench/RESULTS.md). A job's spark_conf that sets these options replaces this one.
     "spark.driver.extraJavaOptions": HUGE_METHODS_COMPILED,
     "spark.executor.extraJavaOptions": HUGE_METHODS_COMPILED,
 }
