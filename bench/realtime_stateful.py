@@ -14,6 +14,14 @@ bench/spark43.lock: `make bench-realtime-stateful` builds it, compiles the jar a
 this script. Maven Central serves no spark-sql-kafka for 4.3; the bundle's 4.2.0 is used.
 
 Run: make bench-realtime-stateful RATE=1000 DURATION_S=600 CHECKPOINT_INTERVAL="5 minutes"
+
+`--micro-batch` runs the same harness on this checkout's Spark (4.2) and the streaming job's own
+settings (bundle.yaml, its trigger and topic partitions): the hot path alone in micro-batches, beside
+the publisher, with what each batch spent (Spark's progress reports) and, with `--event-log DIR`,
+Spark's event log for per-stage and per-task times (bench/spark_stages.py reads it):
+  .venv/bin/pixguard up --only kafka,mlflow && .venv/bin/python bench/champion_text.py /tmp/champion.txt
+  PYTHONPATH=src:bench .venv/bin/python bench/realtime_stateful.py --micro-batch --master "local[2]" \
+    --rate 1000 --seconds 180 --model-text /tmp/champion.txt --event-log /tmp/events
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from pixguard.infra.kafka_topics import ensure_topics
 from pixguard.infra.spark import spark_conf
 from pixguard.simulator.runs import run_live
 from pixguard.simulator.settings import load_simulator_config
-from pixguard.stream.hot_path import rule_schema, serving_dir, start_hot_path
+from pixguard.stream.hot_path import MICRO_BATCH_SESSION_CONF, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.serving import compile_model_inputs
 
 DELTA_SETTINGS = ("spark.sql.extensions", "spark.sql.catalog.spark_catalog")
@@ -57,6 +65,28 @@ def spark43_conf(bundle: Bundle, features_jar: str) -> dict[str, str]:
     # One partition per stateful stage: each stage's task holds a slot for the whole real-time batch.
     conf["spark.sql.shuffle.partitions"] = "1"
     return conf
+
+
+def micro_batch_conf(bundle: Bundle, event_log: str | None) -> dict[str, str]:
+    """The streaming job's own Spark settings (its session's too); Spark's event log in `event_log` if given."""
+    conf = {**spark_conf(bundle, "streaming"), **MICRO_BATCH_SESSION_CONF}
+    conf["spark.sql.streaming.numRecentProgressUpdates"] = "100000"  # every batch, for the summary
+    if event_log:
+        Path(event_log).mkdir(parents=True, exist_ok=True)
+        conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_log})
+    return conf
+
+
+def batch_durations(progress: list[dict]) -> dict[str, dict[str, int]]:
+    """p50/p90/p99 of each part of a micro-batch (Spark's durationMs), over the second half of the
+    batches that read something: the first half holds the start-up."""
+    batches = [p for p in progress if p["numInputRows"] > 0]
+    settled = batches[len(batches) // 2 :]
+    parts = sorted({name for p in settled for name in p["durationMs"]})
+    return {
+        name: {f"p{q}": int(np.percentile([p["durationMs"].get(name, 0) for p in settled], q)) for q in (50, 90, 99)}
+        for name in parts
+    }
 
 
 def read_sink(bundle: Bundle, topic: str, record: Callable[[int, dict[str, Any]], None]) -> Callable[[], None]:
@@ -118,11 +148,17 @@ def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=60, help="wait this long for the last outputs")
     parser.add_argument("--warmup-seconds", type=float, default=30, help="also report latency after this")
     parser.add_argument("--master", default="local[8]", help="real-time mode needs a task slot per stage partition")
-    parser.add_argument("--features-jar", required=True, help="src/jvm compiled against Spark 4.3")
+    parser.add_argument("--features-jar", help="src/jvm compiled against Spark 4.3 (real-time mode)")
+    parser.add_argument(
+        "--micro-batch", action="store_true", help="this checkout's Spark and the streaming job's settings"
+    )
+    parser.add_argument("--event-log", help="with --micro-batch: write Spark's event log to this folder")
     parser.add_argument(
         "--model-text", help="the champion's LightGBM text (bench/champion_text.py); rules alone if not given"
     )
     args = parser.parse_args()
+    if not args.micro_batch and not args.features_jar:
+        parser.error("real-time mode needs --features-jar (src/jvm compiled against Spark 4.3)")
     suffix = uuid.uuid4().hex[:6]
     os.environ["PIXGUARD_HOME"] = str(
         Path(os.environ.get("PIXGUARD_HOME", Path.home() / ".pixguard")) / "bench" / f"rts-{suffix}"
@@ -130,11 +166,12 @@ def main() -> None:
     bundle = load_bundle()
     config = load_streaming_config(bundle.project_root)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {os.getloadavg()}, {time.ctime()}")
-    # Topics of their own, one partition each: real-time mode holds a task slot per source partition.
+    # Topics of their own; in real-time mode one partition each (it holds a task slot per source partition).
     names = {name: f"bench.rts.{name}.{suffix}" for name in type(config.topics).model_fields}
+    partitions = {} if args.micro_batch else {"partitions": 1}
     topics = config.topics.model_copy(
         update={
-            name: getattr(config.topics, name).model_copy(update={"name": topic, "partitions": 1})
+            name: getattr(config.topics, name).model_copy(update={"name": topic, **partitions})
             for name, topic in names.items()
         }
     )
@@ -142,7 +179,8 @@ def main() -> None:
     ensure_topics(bundle.target.kafka, config.topics.all())
 
     builder = SparkSession.builder.appName("bench-realtime-hot-path").master(args.master)
-    for key, value in spark43_conf(bundle, args.features_jar).items():
+    conf = micro_batch_conf(bundle, args.event_log) if args.micro_batch else spark43_conf(bundle, args.features_jar)
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
@@ -154,7 +192,9 @@ def main() -> None:
         serving_dir(bundle), rules.version, bytearray(rules.program), "champion" if model_text else None, model_text
     )
     inputs = compile_model_inputs(spark, rule_schema(spark).json())
-    query = start_hot_path(spark, bundle, config, inputs, real_time=args.checkpoint_interval)
+    query = start_hot_path(
+        spark, bundle, config, inputs, real_time=None if args.micro_batch else args.checkpoint_interval
+    )
 
     seen: list[tuple[int, int]] = []  # (output broker time, event time) of decided payments
     outcomes: Counter[str] = Counter()
@@ -181,6 +221,7 @@ def main() -> None:
     for stop in readers:
         stop()
     failure = query.exception()
+    progress = [json.loads(p.json) for p in query.recentProgress]
     query.stop()
     if failure:
         raise failure
@@ -196,7 +237,9 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "mode": f"realTime={args.checkpoint_interval}",
+                "mode": f"micro-batch every {config.trigger_interval_s:g} s"
+                if args.micro_batch
+                else f"realTime={args.checkpoint_interval}",
                 "spark": spark.version,
                 "master": args.master,
                 "model": "champion" if model_text else None,
@@ -207,6 +250,7 @@ def main() -> None:
                 "unaccounted": live.sent - outcomes.total(),
                 **percentiles("", latency),
                 **percentiles(f"after_{args.warmup_seconds:g}s_", settled),
+                **({"batch_ms": batch_durations(progress)} if args.micro_batch else {}),
             }
         )
     )
