@@ -49,7 +49,7 @@ from pixguard.infra.kafka_topics import ensure_topics
 from pixguard.infra.spark import spark_conf
 from pixguard.simulator.runs import run_live
 from pixguard.simulator.settings import load_simulator_config
-from pixguard.stream.hot_path import MICRO_BATCH_SESSION_CONF, rule_schema, serving_dir, start_hot_path
+from pixguard.stream.hot_path import rule_schema, serving_dir, start_hot_path
 from pixguard.stream.serving import compile_model_inputs
 
 DELTA_SETTINGS = ("spark.sql.extensions", "spark.sql.catalog.spark_catalog")
@@ -68,8 +68,8 @@ def spark43_conf(bundle: Bundle, features_jar: str) -> dict[str, str]:
 
 
 def micro_batch_conf(bundle: Bundle, event_log: str | None) -> dict[str, str]:
-    """The streaming job's own Spark settings (its session's too); Spark's event log in `event_log` if given."""
-    conf = {**spark_conf(bundle, "streaming"), **MICRO_BATCH_SESSION_CONF}
+    """The streaming job's own Spark settings; Spark's event log in `event_log` if given."""
+    conf = spark_conf(bundle, "streaming")
     conf["spark.sql.streaming.numRecentProgressUpdates"] = "100000"  # every batch, for the summary
     if event_log:
         Path(event_log).mkdir(parents=True, exist_ok=True)

@@ -45,12 +45,6 @@ SERVING_FOLDER = "serving"  # beside the checkpoints: what the hot path decides 
 PAYMENT_CONTEXT = {"local_hour": "int", "is_night": "boolean"}
 # How often, at most, each executor looks for a new rule set or model (a small file read).
 SERVING_REFRESH_MS = 1000
-# Set on the streaming job's own session, which runs nothing but the hot path's micro-batches: each
-# task builds the keyed state's encoders again, and generating their code was a fifth of the task
-# time for a few hundred rows (bench/RESULTS.md), so they are interpreted. Whole-stage code generation
-# is not affected and the contract's row pipeline is always compiled (pixguard.serving.RowPipeline).
-# Not for batches of millions of rows (a backtest, the history): there the generated code pays off.
-MICRO_BATCH_SESSION_CONF = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,7 @@ from pixguard.config import Bundle, StreamingConfig
 from pixguard.domain.contract import load_transaction_checks
 from pixguard.monitoring.job_monitor import start_job_monitor
 from pixguard.stream.archive import start_archive_queries, start_dict_mirror_queries, start_labels_query
-from pixguard.stream.hot_path import (
-    HOT_PATH_QUERY,
-    MICRO_BATCH_SESSION_CONF,
-    rule_schema,
-    serving_dir,
-    start_hot_path,
-)
+from pixguard.stream.hot_path import HOT_PATH_QUERY, rule_schema, serving_dir, start_hot_path
 from pixguard.stream.ingest import start_raw_ingest
 from pixguard.stream.seed import hot_path_seeds
 from pixguard.stream.serving import ServingPublisher, compile_model_inputs
@@ -121,8 +115,6 @@ def run_streaming_job(
     monitor = start_job_monitor(spark, bundle, config, STREAMING_JOB, config.monitoring.metrics_port, store=False)
     publisher: ServingPublisher | None = None
     queries: list[StreamingQuery] = []
-    for key, value in MICRO_BATCH_SESSION_CONF.items():
-        spark.conf.set(key, value)
     try:
         hot_path, publisher = start_hot_path_query(spark, bundle, config, available_now)
         if monitor is not None:
