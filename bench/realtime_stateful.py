@@ -61,6 +61,7 @@ def spark43_conf(bundle: Bundle, features_jar: str) -> dict[str, str]:
     conf = {k: v for k, v in spark_conf(bundle, "streaming").items() if k not in DELTA_SETTINGS}
     packages = [jar for jar in conf["spark.jars"].split(",")[1:] if not Path(jar).name.startswith("delta-")]
     conf["spark.jars"] = ",".join([features_jar, *packages])  # the first was the jar built for 4.2
+    conf["spark.driver.extraClassPath"] = features_jar
     # One partition per stateful stage: each stage's task holds a slot for the whole real-time batch.
     conf["spark.sql.shuffle.partitions"] = "1"
     return conf

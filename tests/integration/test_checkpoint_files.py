@@ -33,6 +33,25 @@ def test_read_write_and_delete(spark, tmp_path: Path, as_uri: bool) -> None:  # 
     assert not (tmp_path / "checkpoint").exists()
 
 
+def test_local_files_get_the_mode_asked_for_from_the_forkless_file_system(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    """The local target's `file:` file system (pixguard.storage.ForklessLocalFileSystem) sets modes
+    by java.nio, not by a `chmod` child process, and still sets them."""
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(str(tmp_path / "state" / "1.changelog"))
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    assert fs.getClass().getName() == "pixguard.storage.ForklessLocalFileSystem"
+    permission = jvm.org.apache.hadoop.fs.permission.FsPermission
+    assert fs.mkdirs(path.getParent(), permission("750"))
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o750
+    out = fs.create(path)  # Hadoop's default file mode, less its umask (022)
+    out.write(bytearray(b"v1"))
+    out.close()
+    assert (tmp_path / "state" / "1.changelog").read_bytes() == b"v1"
+    assert (tmp_path / "state" / "1.changelog").stat().st_mode & 0o777 == 0o644
+    fs.setPermission(path, permission("640"))
+    assert (tmp_path / "state" / "1.changelog").stat().st_mode & 0o777 == 0o640
+
+
 def test_a_new_hot_path_seeds_from_a_copy_of_the_archive_made_once_and_dropped_after_its_first_commit(
     spark,  # noqa: ANN001
     isolated,  # noqa: ANN001

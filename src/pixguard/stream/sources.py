@@ -9,6 +9,11 @@ from pixguard.config import KafkaSettings, SourceSettings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+# How long the broker may hold a fetch that finds no new records. A fetch sent for a position
+# before the task seeks elsewhere is discarded on return; at the client's default (500 ms) that
+# held a micro-batch's read for half a second, about once a minute (bench/RESULTS.md).
+FETCH_MAX_WAIT_MS = 10
+
 
 def read_kafka_stream(spark: SparkSession, kafka: KafkaSettings, topic: str, source: SourceSettings) -> DataFrame:
     return read_kafka_topics(spark, kafka, [topic], source)
@@ -25,6 +30,7 @@ def read_kafka_topics(
         .option("subscribe", ",".join(topics))
         .option("startingOffsets", source.starting_offsets)
         .option("failOnDataLoss", str(source.fail_on_data_loss).lower())
+        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
     )
     if not real_time:
         reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))

@@ -6,11 +6,9 @@ import org.apache.spark.sql.catalyst.expressions.{
   Attribute,
   BindReferences,
   Expression,
-  NamedExpression,
-  Predicate,
-  RuntimeReplaceable,
-  UnsafeProjection
+  RuntimeReplaceable
 }
+import org.apache.spark.sql.catalyst.expressions.codegen.{GeneratePredicate, GenerateUnsafeProjection}
 import org.apache.spark.sql.catalyst.plans.logical.{Filter, LocalRelation, LogicalPlan, Project, SubqueryAlias}
 import org.apache.spark.sql.types.StructType
 
@@ -55,15 +53,14 @@ object RowPipeline {
 
   /** Runs a compiled pipeline; one per thread (generated projections keep a row buffer of their own). */
   final class Runner(pipeline: RowPipeline) {
+    // Generated code always, whatever spark.sql.codegen.factoryMode says: a runner is built once per
+    // thread, so the code generation is paid once and the rows run at compiled speed.
     private val compiled: IndexedSeq[InternalRow => InternalRow] = pipeline.steps.map {
       case ProjectStep(expressions) =>
-        val projection = UnsafeProjection.create(expressions.map {
-          case n: NamedExpression => n
-          case e => e
-        })
+        val projection = GenerateUnsafeProjection.generate(expressions, SubexpressionElimination)
         (row: InternalRow) => projection(row)
       case FilterStep(condition) =>
-        val predicate = Predicate.create(condition, Nil)
+        val predicate = GeneratePredicate.generate(condition, SubexpressionElimination)
         predicate.initialize(0)
         (row: InternalRow) => if (row != null && predicate.eval(row)) row else null
     }
@@ -79,6 +76,8 @@ object RowPipeline {
       current
     }
   }
+
+  private val SubexpressionElimination = true
 
   private val runners = ThreadLocal.withInitial[java.util.HashMap[Integer, Runner]](() => new java.util.HashMap())
 
