@@ -154,6 +154,9 @@ def main() -> None:
     )
     parser.add_argument("--event-log", help="with --micro-batch: write Spark's event log to this folder")
     parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting over the job's (repeatable)"
+    )
+    parser.add_argument(
         "--model-text", help="the champion's LightGBM text (bench/champion_text.py); rules alone if not given"
     )
     args = parser.parse_args()
@@ -180,6 +183,7 @@ def main() -> None:
 
     builder = SparkSession.builder.appName("bench-realtime-hot-path").master(args.master)
     conf = micro_batch_conf(bundle, args.event_log) if args.micro_batch else spark43_conf(bundle, args.features_jar)
+    conf.update(setting.split("=", 1) for setting in args.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
