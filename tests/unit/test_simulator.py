@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from pixguard.simulator.generator import IdSequence, report_delays_hours, simula
 from pixguard.simulator.history import simulate_history
 from pixguard.simulator.identifiers import END_TO_END_ID, is_valid_key
 from pixguard.simulator.institutions import KNOWN_ISPBS
+from pixguard.simulator.live import made_ahead
 from pixguard.simulator.population import generate_population
 from pixguard.simulator.scenarios import SCENARIOS
 from pixguard.simulator.settings import (
@@ -182,3 +184,45 @@ def test_the_stream_accepts_every_simulated_message(spark) -> None:  # noqa: ANN
     )
     reasons = reasons_of(spark, to_messages(traffic.transactions))
     assert len(reasons) == len(traffic.transactions) and not [r for r in reasons if r]
+
+
+def test_live_traffic_is_made_a_chunk_ahead_in_order() -> None:
+    made: list[int] = []
+    second_made = threading.Event()
+
+    def chunks():  # noqa: ANN202
+        for n in range(4):
+            made.append(n)
+            if n == 1:
+                second_made.set()
+            yield n
+
+    ahead = made_ahead(chunks())
+    assert next(ahead) == 0
+    # The second is made while the caller still holds the first.
+    assert second_made.wait(10)
+    assert made[:2] == [0, 1]
+    assert list(ahead) == [1, 2, 3]
+
+
+def test_an_error_making_live_traffic_reaches_the_publisher() -> None:
+    def chunks():  # noqa: ANN202
+        yield 1
+        raise ValueError("population exhausted")
+
+    ahead = made_ahead(chunks())
+    assert next(ahead) == 1
+    with pytest.raises(ValueError, match="population exhausted"):
+        next(ahead)
+
+
+def test_a_publisher_that_stops_early_stops_the_making() -> None:
+    def chunks():  # noqa: ANN202
+        yield from range(1_000)
+
+    ahead = made_ahead(chunks())
+    assert next(ahead) == 0
+    (maker,) = [t for t in threading.enumerate() if t.name == "pixguard-live-traffic"]
+    ahead.close()
+    maker.join(30)
+    assert not maker.is_alive()

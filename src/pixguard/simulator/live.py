@@ -1,17 +1,21 @@
 """Live traffic: simulated Pix published to Kafka at a target rate, event times on the wall clock.
 
-Traffic is generated a chunk ahead (a few seconds of it) and sent when its event times come due, so
-event time and publish time agree to within a slice. Fraud reports of the run are sent to the
-reports topic when their (optionally compressed) delay has passed, and so are the DICT marks that
-confirmed reports lead to. Keys the frauds registered (hours before use) go to the DICT mirror as
-their chunk is generated."""
+Traffic is generated in chunks (up to a minute of it) on a thread of its own, the next chunk while the
+current one is sent, and sent when its event times come due, so event time and publish time agree to
+within a slice: no payment waits while the next minute of traffic is made. Fraud reports of the run
+are sent to the reports topic when their (optionally compressed) delay has passed, and so are the
+DICT marks that confirmed reports lead to. Keys the frauds registered (hours before use) go to the
+DICT mirror as their chunk is sent."""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -19,10 +23,12 @@ import pandas as pd
 from pixguard.config import Bundle, StreamingConfig
 from pixguard.infra.producer import AckedSender, make_producer
 from pixguard.simulator.dict_feed import key_messages, mark_messages
-from pixguard.simulator.generator import IdSequence, message_keys, simulate_window, to_messages
-from pixguard.simulator.population import generate_population
+from pixguard.simulator.generator import IdSequence, SimulatedTraffic, message_keys, simulate_window, to_messages
+from pixguard.simulator.population import Population, generate_population
 from pixguard.simulator.reports import report_message
 from pixguard.simulator.settings import SimulatorConfig
+
+T = TypeVar("T")
 
 PACING_STEP_S = 0.02  # event time and send time differ by at most about this much (when keeping up)
 LIVE_STREAM = 1  # end_to_end_id salt stream of live traffic (history uses 0)
@@ -60,6 +66,67 @@ def _chunk_seconds(rate: float) -> float:
     return float(np.clip(200_000 / rate, 2.0, 60.0))
 
 
+@dataclass
+class Chunk:
+    window_start: pd.Timestamp
+    traffic: SimulatedTraffic
+    messages: list[bytes]
+    keys: list[bytes]
+
+
+def _chunks(
+    population: Population, simulator: SimulatorConfig, rate: float, count: int, started: pd.Timestamp, seed: int
+) -> Iterator[Chunk]:
+    """`count` payments at `rate` from `started`, a chunk at a time, each window following the last."""
+    rng = np.random.default_rng([seed, 2])
+    ids = IdSequence(id_salt(seed, LIVE_STREAM))
+    size = int(round(rate * _chunk_seconds(rate)))
+    window_start, made = started, 0
+    while made < count:
+        n = min(size, count - made)
+        window_end = window_start + pd.Timedelta(seconds=n / rate)
+        traffic = simulate_window(population, simulator, window_start, window_end, n, ids, rng)
+        yield Chunk(window_start, traffic, to_messages(traffic.transactions), message_keys(traffic.transactions))
+        window_start, made = window_end, made + n
+
+
+def made_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items` in order, the next one made on a thread while the caller uses the current one; an
+    error in the making is raised to the caller."""
+    ready: queue.Queue[tuple[T | None, BaseException | None, bool]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: T | None, error: BaseException | None = None, last: bool = False) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put((item, error, last), timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(None, last=True)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller
+            offer(None, exc)
+
+    threading.Thread(target=make, name="pixguard-live-traffic", daemon=True).start()
+    try:
+        while True:
+            item, error, last = ready.get()
+            if error is not None:
+                raise error
+            if last:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def simulate_live(
     bundle: Bundle,
     config: StreamingConfig,
@@ -76,8 +143,6 @@ def simulate_live(
     if rate <= 0 or count <= 0:
         raise ValueError("rate and count must be positive")
     population = generate_population(simulator.population)
-    rng = np.random.default_rng([seed, 2])
-    ids = IdSequence(id_salt(seed, LIVE_STREAM))
     producer = make_producer(bundle.target.kafka)
     transactions = AckedSender(producer, config.topics.transactions.name)
     reports = AckedSender(producer, config.topics.fraud_reports.name)
@@ -89,24 +154,21 @@ def simulate_live(
     bar = tqdm(total=count, unit="tx", disable=not progress, smoothing=0.1)
     started = pd.Timestamp.now(tz="UTC")
     clock_start = time.monotonic()
-    chunk_s = _chunk_seconds(rate)
-    window_start = started
-    while summary.sent < count:
-        n = min(int(round(rate * chunk_s)), count - summary.sent)
-        window_end = window_start + pd.Timedelta(seconds=n / rate)
-        traffic = simulate_window(population, simulator, window_start, window_end, n, ids, rng)
-        batch = traffic.transactions
+    step = max(1, min(5_000, int(rate * PACING_STEP_S)))
+    for chunk in made_ahead(_chunks(population, simulator, rate, count, started, seed)):
+        batch = chunk.traffic.transactions
         summary.frauds.update(batch.loc[batch["is_fraud"], "scenario"].tolist())
-        due = traffic.labels.assign(
-            reported_at=lambda d: d["event_time"] + (d["reported_at"] - d["event_time"]) / label_time_scale
+        labels = chunk.traffic.labels
+        pending.append(
+            labels.assign(
+                reported_at=lambda d: d["event_time"] + (d["reported_at"] - d["event_time"]) / label_time_scale
+            )
         )
-        pending.append(due)
-        pending_marks.append(_compressed_marks(traffic.dict_marks, window_start, label_time_scale))
-        dict_keys.send(key_messages(traffic.new_keys, population))
-        summary.keys_sent += len(traffic.new_keys)
-        messages, keys = to_messages(batch), message_keys(batch)
+        pending_marks.append(_compressed_marks(chunk.traffic.dict_marks, chunk.window_start, label_time_scale))
+        dict_keys.send(key_messages(chunk.traffic.new_keys, population))
+        summary.keys_sent += len(chunk.traffic.new_keys)
+        messages, keys = chunk.messages, chunk.keys
         offsets = ((batch["event_time"] - started).dt.total_seconds()).to_numpy()
-        step = max(1, min(5_000, int(rate * PACING_STEP_S)))
         for begin in range(0, len(messages), step):
             wait = offsets[min(begin + step, len(messages)) - 1] - (time.monotonic() - clock_start)
             if wait > 0:
@@ -117,7 +179,6 @@ def simulate_live(
             bar.update(sent)
             summary.reports_sent += _send_due(reports, pending, "reported_at", _report_messages)
             summary.marks_sent += _send_due(dict_marks, pending_marks, "marked_at", mark_messages)
-        window_start = window_end
     transactions.finish()
     summary.seconds = time.monotonic() - clock_start
     summary.reports_sent += _send_due(reports, pending, "reported_at", _report_messages)
