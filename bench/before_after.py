@@ -5,8 +5,9 @@ each micro-batch from Python, the model in a Python UDF, Delta written in the ba
 out as a git worktree under .pixguard/before/, its feature jar compiled with this checkout's pyspark,
 and its own bench/streaming_throughput.py run with its own code (PYTHONPATH). "After" is this
 checkout's bench/streaming_throughput.py. Both run one after the other against the same broker and
-MLflow server, with the same champion, rate, duration, population and seeds (the simulator's traffic
-is the same code in both commits), so the only difference is the job.
+MLflow server, with the same champion, rate, duration, population and seeds; the traffic is the same
+code in both commits and its publisher (src/pixguard/simulator/live.py) is this checkout's on both
+sides, so the only difference is the job.
 
 Run: .venv/bin/python bench/before_after.py --rate 1000 --seconds 600
 (starts Kafka and MLflow if needed; with no champion yet, writes the demo's history and trains one,
@@ -31,12 +32,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BEFORE_COMMIT = "6ced22f866756a72f0b3ec2305c4afe2b85fefcb"
 
 
+# The live traffic's publisher: how punctually payments are sent is the bench's, not the job's.
+PUBLISHER = Path("src/pixguard/simulator/live.py")
+
+
 def before_checkout(commit: str) -> Path:
-    """A worktree of `commit` with its feature jar, built by its own Makefile rule with this venv's
-    pyspark (the lock did not change between the two commits)."""
+    """A worktree of `commit` with this checkout's publisher and its feature jar, built by its own
+    Makefile rule with this venv's pyspark (the lock did not change between the two commits)."""
     tree = PROJECT_ROOT / ".pixguard" / "before" / commit[:7]
     if not (tree / "bundle.yaml").exists():
         subprocess.run(["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(tree), commit], check=True)
+    (tree / PUBLISHER).write_text((PROJECT_ROOT / PUBLISHER).read_text())
     venv = Path(sys.prefix)
     subprocess.run(
         ["make", "-C", str(tree), "-o", f"{venv}/.installed", f"VENV={venv}", "build/pixguard-features.jar"],
