@@ -158,12 +158,10 @@ def simulate_live(
     for chunk in made_ahead(_chunks(population, simulator, rate, count, started, seed)):
         batch = chunk.traffic.transactions
         summary.frauds.update(batch.loc[batch["is_fraud"], "scenario"].tolist())
-        labels = chunk.traffic.labels
-        pending.append(
-            labels.assign(
-                reported_at=lambda d: d["event_time"] + (d["reported_at"] - d["event_time"]) / label_time_scale
-            )
+        due = chunk.traffic.labels.assign(
+            reported_at=lambda d: d["event_time"] + (d["reported_at"] - d["event_time"]) / label_time_scale
         )
+        pending.append(due)
         pending_marks.append(_compressed_marks(chunk.traffic.dict_marks, chunk.window_start, label_time_scale))
         dict_keys.send(key_messages(chunk.traffic.new_keys, population))
         summary.keys_sent += len(chunk.traffic.new_keys)
